@@ -1,0 +1,21 @@
+# Dragon Drag Edit developer commands. Every target sets up what it needs first.
+PY := .dev/venv/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: setup test lint train-toy clean-env
+
+setup:
+	@bash .ci/setup_env.sh
+
+test: setup lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(PY) -m ruff check .
+
+# Retrain the Shapes32 toy model from scratch (about 90 min on 2 CPU cores).
+train-toy: setup
+	$(PY) bench/run.py train_toy
+
+clean-env:
+	rm -rf .dev

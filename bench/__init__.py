@@ -1,0 +1,1 @@
+"""Benchmarks, the ShapesDrag scene generator and the project's small trained model."""

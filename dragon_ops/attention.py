@@ -1,0 +1,57 @@
+"""Visual cross-attention: the decoder self-attention patch that records and reads the memory bank.
+
+One plain function, ``attn1_patch``, is set on a clone of the MODEL with
+``set_model_attn1_patch``. It sees LN1(h), the input of to_q/to_k/to_v, and
+returns (query input, key input, value input). It is stateless: the sampler
+puts a ``BankState`` into ``transformer_options[STATE_KEY]`` for each model
+call, so the patch behaves the same whether ComfyUI deep-copies patches on
+``clone()`` (0.3.75) or shares them (upstream), and it is inert in any call
+that carries no state (other samplers, other workflows).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+STATE_KEY = "dragon_bank_state"
+
+
+@dataclasses.dataclass
+class BankRecorder:
+    """Collects LN1(h) per (step, layer) during inversion; the first call per pair wins."""
+
+    layer_keys: frozenset[str]
+    dtype: torch.dtype
+    device: torch.device
+    step: int = -1
+    records: dict[tuple[int, str], torch.Tensor] = dataclasses.field(default_factory=dict)
+
+    def __call__(self, key: str, hidden: torch.Tensor) -> None:
+        if key in self.layer_keys and (self.step, key) not in self.records:
+            self.records[(self.step, key)] = hidden.detach().to(device=self.device, dtype=self.dtype, copy=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class BankState:
+    """What the patch does in one model call: record, or read the bank's K/V inputs for this step."""
+
+    recorder: BankRecorder | None = None
+
+
+def layer_key(extra_options: dict) -> str | None:
+    block = extra_options.get("block")
+    if block is None or block[0] != "output":
+        return None
+    return f"output.{block[1]}.{extra_options.get('block_index', 0)}"
+
+
+def attn1_patch(n: torch.Tensor, context: torch.Tensor, value: torch.Tensor, extra_options: dict):
+    """ComfyUI attn1_patch: (n, context, value, extra_options) -> (n, context, value)."""
+    state = extra_options.get(STATE_KEY)
+    key = layer_key(extra_options) if state is not None else None
+    if key is None:
+        return n, context, value
+    if state.recorder is not None:
+        state.recorder(key, n)
+    return n, context, value

@@ -1,0 +1,155 @@
+"""The memory bank: what DDIM inversion of the source image leaves for the edit to read.
+
+Per sampling step i it holds the inversion latent z_i^gud = L[N-i] (all N+1
+latents are kept: they are small) and, for every bank layer, the
+self-attention *input* of the decoder: the normalised hidden state LN1(h) that
+enters to_q/to_k/to_v. The official code stores the projected K and V instead;
+since both are linear in LN1(h), storing LN1(h) and projecting on use is
+identical and takes half the bytes (algorithm spec, section 2).
+
+Byte count of the hidden states: steps * batch * sum_l tokens_l * channels_l * itemsize.
+SD1.5 at 512x512, 50 steps, fp16: 50 * 3360*64*64/2 * 2 bytes = 0.64 GiB.
+
+The bank is immutable by convention: nothing in the pack writes into its tensors.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+
+import safetensors
+import safetensors.torch
+import torch
+
+from .schedule import DdimSchedule
+from .unet_map import BankLayer
+
+FORMAT = "dragon-memory-bank"
+VERSION = 1
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+class BankError(ValueError):
+    """A bank that cannot be used: corrupt, or made by another model, size or schedule."""
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryBank:
+    schedule: DdimSchedule
+    latents: torch.Tensor  # (N+1, B, C, H, W) float32 in LATENT space; latents[k] = L[k]
+    hidden: dict[str, torch.Tensor]  # layer key -> (len(steps), B, tokens, channels)
+    steps: tuple[int, ...]  # sampling step indices with hidden states, ascending
+    layers: tuple[BankLayer, ...]
+    fingerprint: str
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        return tuple(self.latents.shape[1:])
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(iter(self.hidden.values())).dtype
+
+    def latent_at(self, step: int) -> torch.Tensor:
+        """z_i^gud: the inversion latent at the noise level of sampling step ``step`` (L[N-step])."""
+        return self.latents[self.schedule.steps - step]
+
+    def hidden_at(self, step: int, key: str) -> torch.Tensor | None:
+        """LN1(h) recorded for sampling step ``step`` at bank layer ``key``, or None if not kept."""
+        if step not in self.steps or key not in self.hidden:
+            return None
+        return self.hidden[key][self.steps.index(step)]
+
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.hidden.values()) + \
+            self.latents.numel() * self.latents.element_size()
+
+    def header(self) -> dict:
+        return {
+            "format": FORMAT, "version": VERSION, "fingerprint": self.fingerprint,
+            "schedule": self.schedule.as_dict(), "latent_shape": list(self.latent_shape),
+            "steps": list(self.steps), "dtype": str(self.dtype).removeprefix("torch."),
+            "layers": [dataclasses.asdict(layer) for layer in self.layers],
+            "hidden_shapes": {k: list(v.shape) for k, v in self.hidden.items()},
+        }
+
+    def describe(self) -> str:
+        b, c, h, w = self.latent_shape
+        return (f"memory bank: {len(self.layers)} layers x {len(self.steps)} steps, latent {c}x{h}x{w}, "
+                f"{str(self.dtype).removeprefix('torch.')}, {self.nbytes() / 2**20:.2f} MiB "
+                f"on {next(iter(self.hidden.values())).device}")
+
+
+def hidden_nbytes(layers: tuple[BankLayer, ...], steps: int, batch: int, height: int, width: int,
+                  itemsize: int) -> int:
+    """Bytes of the recorded hidden states, from the layer map alone (the bank's byte formula)."""
+    return steps * batch * itemsize * sum(layer.tokens(height, width) * layer.channels for layer in layers)
+
+
+def check_same_source(a: MemoryBank, b: MemoryBank, what: str = "reference bank") -> None:
+    """Two-image edits need banks from the same model, latent size and schedule."""
+    if a.fingerprint != b.fingerprint:
+        raise BankError(f"{what} was made by another model ({b.fingerprint} vs {a.fingerprint}); "
+                        "invert both images with the same MODEL")
+    if a.latent_shape[1:] != b.latent_shape[1:]:
+        raise BankError(f"{what} has latent size {b.latent_shape[1:]}, the base bank {a.latent_shape[1:]}; "
+                        "resize both images to the same size before VAEEncode")
+    if a.schedule != b.schedule:
+        raise BankError(f"{what} used {b.schedule.steps} inversion steps, the base bank "
+                        f"{a.schedule.steps}; use the same steps for both")
+
+
+def check_matches(bank: MemoryBank, fingerprint: str | None = None, latent_shape: tuple | None = None,
+                  what: str = "bank") -> None:
+    """Refuse a bank made by another model, or for another latent size."""
+    if fingerprint is not None and bank.fingerprint != fingerprint:
+        raise BankError(f"{what}: was made by another model (fingerprint {bank.fingerprint}, this MODEL is "
+                        f"{fingerprint}); re-run DDIMInvertToMemoryBank with this MODEL")
+    if latent_shape is not None and tuple(bank.latent_shape[1:]) != tuple(latent_shape[1:]):
+        raise BankError(f"{what}: was made for latent {tuple(bank.latent_shape[1:])} but this latent is "
+                        f"{tuple(latent_shape[1:])}; invert the image at the size you edit")
+
+
+def save(bank: MemoryBank, path: str) -> None:
+    """Write ``bank`` as safetensors with a JSON header. Atomic: the file appears complete or not at all."""
+    tensors = {"latents": bank.latents.contiguous().cpu()}
+    tensors.update({f"hidden/{k}": v.contiguous().cpu() for k, v in bank.hidden.items()})
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".bank-", suffix=".tmp", dir=folder)
+    os.close(fd)
+    try:
+        safetensors.torch.save_file(tensors, tmp, metadata={"dragon": json.dumps(bank.header())})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def load(path: str, device: str | torch.device = "cpu") -> MemoryBank:
+    """Read a bank written by ``save``; refuse corrupt or foreign files with a message that says why."""
+    try:
+        with safetensors.safe_open(path, framework="pt", device=str(device)) as f:
+            meta = f.metadata() or {}
+            if "dragon" not in meta:
+                raise BankError(f"{path} is a safetensors file but not a Dragon memory bank (no 'dragon' header)")
+            head = json.loads(meta["dragon"])
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except BankError:
+        raise
+    except (OSError, json.JSONDecodeError, safetensors.SafetensorError, RuntimeError, ValueError) as e:
+        raise BankError(f"{path} is truncated or corrupt and cannot be read as a memory bank ({e})") from e
+    if head.get("format") != FORMAT or head.get("version") != VERSION:
+        raise BankError(f"{path}: unsupported bank format {head.get('format')} v{head.get('version')}, "
+                        f"this pack reads {FORMAT} v{VERSION}")
+    layers = tuple(BankLayer(**layer) for layer in head["layers"])
+    hidden = {k.removeprefix("hidden/"): v for k, v in tensors.items() if k.startswith("hidden/")}
+    sched = head["schedule"]
+    schedule = DdimSchedule(tuple(sched["timesteps"]), tuple(sched["sigmas"]), sched["sigma_final"])
+    bank = MemoryBank(schedule, tensors.get("latents"), hidden, tuple(head["steps"]), layers, head["fingerprint"])
+    if bank.latents is None or list(bank.latents.shape) != [schedule.steps + 1] + head["latent_shape"] or \
+            {k: list(v.shape) for k, v in hidden.items()} != head["hidden_shapes"]:
+        raise BankError(f"{path}: tensor shapes do not match the bank header (the file was edited or is damaged)")
+    return bank

@@ -1,0 +1,1 @@
+"""ComfyUI nodes of Dragon Drag Edit: thin V3 wrappers over ``dragon_ops``."""

@@ -1,0 +1,57 @@
+"""Types and checks shared by the nodes. Errors name the input and say how to fix it."""
+from __future__ import annotations
+
+import torch
+from comfy_api.latest import io
+
+MemoryBank = io.Custom("DRAGON_MEMORY_BANK")
+CATEGORY = "Dragon Drag Edit"
+
+
+class InputError(ValueError):
+    """Bad node input; the message starts with the input's name."""
+
+
+def unet_of(model, name: str = "model"):
+    """The ComfyUI UNetModel inside a MODEL, or a clear error."""
+    from ..dragon_ops.unet_map import is_unet
+
+    unet = getattr(getattr(model, "model", None), "diffusion_model", None)
+    if unet is None or not is_unet(unet):
+        kind = type(unet).__name__ if unet is not None else type(model).__name__
+        raise InputError(f"{name}: DragonDiffusion needs a UNet model (SD1.x, SD2.x, SDXL); this MODEL is a "
+                         f"{kind}. Load a UNet checkpoint.")
+    ms = model.get_model_object("model_sampling")
+    if not hasattr(ms, "sigmas") or not hasattr(ms, "sigma"):
+        raise InputError(f"{name}: its model_sampling ({type(ms).__name__}) is not a discrete DDPM schedule; "
+                         "DDIM inversion needs one (remove ModelSampling* nodes that change it).")
+    return unet
+
+
+def single_latent(latent: dict, name: str = "latent") -> torch.Tensor:
+    samples = latent.get("samples") if isinstance(latent, dict) else None
+    if not isinstance(samples, torch.Tensor) or getattr(samples, "is_nested", False) or samples.ndim != 4:
+        raise InputError(f"{name}: expected an image LATENT of shape [1, C, H, W] (VAEEncode of one image).")
+    if samples.shape[0] != 1:
+        raise InputError(f"{name}: holds a batch of {samples.shape[0]} images; one bank inverts one image. "
+                         "Pick one with 'Latent From Batch'.")
+    if not torch.isfinite(samples).all():
+        raise InputError(f"{name}: contains NaN or Inf values; re-encode the image.")
+    return samples
+
+
+def check_latent_fits(samples: torch.Tensor, model, umap, name: str = "latent") -> None:
+    channels = getattr(model.model.latent_format, "latent_channels", samples.shape[1])
+    if samples.shape[1] != channels:
+        raise InputError(f"{name}: has {samples.shape[1]} channels but this MODEL uses {channels}; encode the "
+                         "image with the VAE that belongs to the model.")
+    grid = max(layer.factor for layer in umap.bank_layers)
+    if samples.shape[2] % grid or samples.shape[3] % grid:
+        raise InputError(f"{name}: size {samples.shape[3]}x{samples.shape[2]} latent cells is not a multiple of "
+                         f"{grid}; resize the image so both sides are multiples of {grid} latent cells.")
+
+
+def patch_summary(model) -> str:
+    """Weight patches (LoRA etc.) that change what the UNet computes, for the bank fingerprint."""
+    patches = getattr(model, "patches", {}) or {}
+    return ";".join(f"{k}:{[round(float(p[0]), 6) for p in v]}" for k, v in sorted(patches.items()))

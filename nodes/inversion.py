@@ -1,0 +1,80 @@
+"""DDIMInvertToMemoryBank: invert an image latent with DDIM and record the memory bank."""
+from __future__ import annotations
+
+import logging
+
+import comfy.model_management
+import comfy.utils
+import torch
+from comfy_api.latest import io, ui
+
+from ..dragon_ops import inversion, schedule, unet_map
+from ..dragon_ops.memory_bank import DTYPES
+from .common import CATEGORY, InputError, MemoryBank, check_latent_fits, patch_summary, single_latent, unet_of
+
+log = logging.getLogger("dragon_drag_edit")
+
+
+class DDIMInvertToMemoryBank(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="DDIMInvertToMemoryBank",
+            display_name="DDIM Invert to Memory Bank",
+            category=CATEGORY,
+            description=(
+                "Runs deterministic DDIM inversion of one image latent (cond only, no CFG) and records the memory "
+                "bank every DragonDiffusion edit reads: the inversion latent of every step and the decoder "
+                "self-attention inputs. Outputs the inverted noise x_T, which a KSampler with add_noise off "
+                "turns back into the image."),
+            inputs=[
+                io.Model.Input("model", tooltip="The UNet model (SD1.x, SD2.x, SDXL) that will also do the edit."),
+                io.Latent.Input("latent", tooltip="VAEEncode of the image to edit: one image, batch 1."),
+                io.Conditioning.Input("conditioning", tooltip="A prompt describing the image. Inversion uses it "
+                                      "alone, without CFG."),
+                io.Int.Input("steps", default=50, min=2, max=1000,
+                             tooltip="DDIM steps. The edit uses the same steps; 50 is the paper's value."),
+                io.Combo.Input("bank_precision", options=list(DTYPES), default="fp16",
+                               tooltip="Storage type of the recorded hidden states. fp16 halves fp32's memory "
+                               "with no visible change."),
+                io.Combo.Input("bank_device", options=["cpu", "model device"], default="cpu",
+                               tooltip="Where the bank lives. 'cpu' saves GPU memory; 'model device' saves "
+                               "host-to-GPU copies."),
+            ],
+            outputs=[
+                io.Latent.Output("inverted", display_name="inverted latent",
+                                 tooltip="x_T: the noise that DDIM turns back into the image."),
+                MemoryBank.Output("bank", display_name="memory bank",
+                                  tooltip="Inversion latents and decoder self-attention inputs for every step."),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, *, model, latent, conditioning, steps, bank_precision, bank_device) -> io.NodeOutput:
+        unet = unet_of(model)
+        samples = single_latent(latent)
+        umap = unet_map.map_unet(unet)
+        check_latent_fits(samples, model, umap)
+        if steps < 2:
+            raise InputError(f"steps: must be at least 2 (got {steps}).")
+        if not conditioning:
+            raise InputError("conditioning: is empty; connect a CLIPTextEncode of the image's prompt.")
+        if bank_precision not in DTYPES:
+            raise InputError(f"bank_precision: '{bank_precision}' is not one of {list(DTYPES)}.")
+        ms = model.get_model_object("model_sampling")
+        if steps > ms.sigmas.shape[0]:
+            raise InputError(f"steps: {steps} exceeds the model's {ms.sigmas.shape[0]} training timesteps.")
+        sched = schedule.ddim_schedule(ms, steps)
+        device = torch.device("cpu") if bank_device == "cpu" else comfy.model_management.get_torch_device()
+        fp = unet_map.fingerprint(unet, model.model.model_config.unet_config, patch_summary(model))
+        pbar = comfy.utils.ProgressBar(steps)
+
+        def progress(i, denoised, x, total):
+            comfy.model_management.throw_exception_if_processing_interrupted()
+            pbar.update_absolute(i + 1, total)
+
+        x_t, bank = inversion.invert_to_bank(model, samples, conditioning, sched, DTYPES[bank_precision], device,
+                                             fp, callback=progress)
+        text = bank.describe()
+        log.info("DDIMInvertToMemoryBank: %s", text)
+        return io.NodeOutput({"samples": x_t}, bank, ui=ui.PreviewText(text))

@@ -1,0 +1,25 @@
+"""The node list handed to ComfyUI through ``comfy_entrypoint``."""
+from __future__ import annotations
+
+import os
+
+from comfy_api.latest import ComfyExtension, io
+
+from .bank_io import DragonMemoryBankLoad, DragonMemoryBankSave
+from .inversion import DDIMInvertToMemoryBank
+
+NODES: list[type[io.ComfyNode]] = [DDIMInvertToMemoryBank, DragonMemoryBankSave, DragonMemoryBankLoad]
+
+
+def node_list() -> list[type[io.ComfyNode]]:
+    nodes = list(NODES)
+    if os.environ.get("DRAGON_DRAG_EDIT_TOY") == "1":  # tests and `make demo` only
+        from ..bench.toy_nodes import DragonToyModelLoader
+
+        nodes.append(DragonToyModelLoader)
+    return nodes
+
+
+class DragonDragEditExtension(ComfyExtension):
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        return node_list()

@@ -1,0 +1,54 @@
+"""Bad input is refused before any compute, with the input's name; the MODEL is never mutated."""
+import pytest
+import torch
+from dd_models import assert_unchanged, conds_for, snapshot, tiny_flux, tiny_unet_model
+from dragon_drag_edit.nodes.common import InputError
+from dragon_drag_edit.nodes.inversion import DDIMInvertToMemoryBank
+
+
+def run(model, latent, steps=3, cond=None):
+    pos = cond if cond is not None else conds_for(model)[0]
+    return DDIMInvertToMemoryBank.execute(model=model, latent={"samples": latent}, conditioning=pos, steps=steps,
+                                          bank_precision="fp16", bank_device="cpu")
+
+
+@pytest.fixture
+def no_compute(monkeypatch):
+    """Fails the test if the UNet runs at all."""
+    from dragon_drag_edit.dragon_ops import inversion
+
+    def boom(*a, **k):
+        raise AssertionError("compute started before the input was validated")
+
+    monkeypatch.setattr(inversion, "invert_to_bank", boom)
+
+
+@pytest.mark.parametrize("latent, steps, match", [
+    (torch.zeros(2, 4, 8, 8), 3, r"^latent: holds a batch of 2"),
+    (torch.zeros(1, 4, 8, 8), 1, r"^steps: must be at least 2"),
+    (torch.zeros(1, 3, 8, 8), 3, r"^latent: has 3 channels"),
+    (torch.zeros(1, 4, 6, 8), 3, r"^latent: size 8x6 latent cells is not a multiple of 4"),
+    (torch.full((1, 4, 8, 8), float("nan")), 3, r"^latent: contains NaN"),
+])
+def test_bad_latent_or_steps(tiny_sd15, no_compute, latent, steps, match):
+    with pytest.raises(InputError, match=match):
+        run(tiny_sd15, latent, steps)
+
+
+def test_model_that_is_not_a_unet(no_compute):
+    flux = tiny_flux()
+    with pytest.raises(InputError, match=r"^model: DragonDiffusion needs a UNet model .* Flux"):
+        run(flux, torch.zeros(1, 16, 8, 8), cond=[[torch.zeros(1, 4, 32), {}]])
+
+
+def test_empty_conditioning(tiny_sd15, no_compute):
+    with pytest.raises(InputError, match=r"^conditioning: is empty"):
+        run(tiny_sd15, torch.zeros(1, 4, 8, 8), cond=[])
+
+
+def test_model_is_bit_identical_after_the_node_ran():
+    model = tiny_unet_model("sd15", seed=3)
+    model.set_model_attn1_patch(lambda n, c, v, o: (n, c, v))  # a user's own patch must survive too
+    before = snapshot(model)
+    run(model, torch.randn(1, 4, 8, 8), steps=3)
+    assert_unchanged(model, before)
