@@ -34,9 +34,16 @@ class BankRecorder:
 
 @dataclasses.dataclass(frozen=True)
 class BankState:
-    """What the patch does in one model call: record, or read the bank's K/V inputs for this step."""
+    """What the patch does in one model call: record, or read the bank's K/V inputs for ``step``.
+
+    Read modes (spec section 5): "replace" uses only the bank's K/V (move); "concat" appends them to the
+    current image's own (drag, landmarks). The bank's batch-1 states are broadcast over the CFG batch.
+    """
 
     recorder: BankRecorder | None = None
+    bank: object | None = None  # MemoryBank
+    step: int = -1
+    mode: str = "replace"
 
 
 def layer_key(extra_options: dict) -> str | None:
@@ -54,4 +61,11 @@ def attn1_patch(n: torch.Tensor, context: torch.Tensor, value: torch.Tensor, ext
         return n, context, value
     if state.recorder is not None:
         state.recorder(key, n)
-    return n, context, value
+        return n, context, value
+    stored = state.bank.hidden_at(state.step, key) if state.bank is not None else None
+    if stored is None:
+        return n, context, value
+    kv = stored.to(device=n.device, dtype=n.dtype).expand(n.shape[0], -1, -1)
+    if state.mode == "concat":
+        return n, torch.cat([context, kv], dim=1), torch.cat([value, kv], dim=1)
+    return n, kv, kv

@@ -55,3 +55,22 @@ def patch_summary(model) -> str:
     """Weight patches (LoRA etc.) that change what the UNet computes, for the bank fingerprint."""
     patches = getattr(model, "patches", {}) or {}
     return ";".join(f"{k}:{[round(float(p[0]), 6) for p in v]}" for k, v in sorted(patches.items()))
+
+
+Energy = io.Custom("DRAGON_ENERGY")
+
+
+def mask_2d(mask: torch.Tensor, name: str, latent_hw: tuple[int, int]) -> torch.Tensor:
+    """A ComfyUI MASK ([H, W] or [1, H, W]) as a float (H, W) tensor whose aspect ratio matches the latent's."""
+    if not isinstance(mask, torch.Tensor) or mask.ndim not in (2, 3) or (mask.ndim == 3 and mask.shape[0] != 1):
+        shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise InputError(f"{name}: expected one mask [H, W] or [1, H, W], got {shape}; pick one with a mask "
+                         "batch node.")
+    m = mask.reshape(mask.shape[-2:]).float()
+    if not torch.isfinite(m).all():
+        raise InputError(f"{name}: contains NaN or Inf values.")
+    h, w = latent_hw
+    if abs(m.shape[0] / m.shape[1] - h / w) > 1.0 / min(h, w):
+        raise InputError(f"{name}: is {m.shape[1]}x{m.shape[0]} but the image is {w}x{h} latent cells, a different "
+                         "aspect ratio; use a mask of the edited image.")
+    return m

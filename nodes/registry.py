@@ -6,9 +6,12 @@ import os
 from comfy_api.latest import ComfyExtension, io
 
 from .bank_io import DragonMemoryBankLoad, DragonMemoryBankSave
+from .energy_move import DragonEnergyMove
 from .inversion import DDIMInvertToMemoryBank
+from .sampler import DragonGuidedSampler
 
-NODES: list[type[io.ComfyNode]] = [DDIMInvertToMemoryBank, DragonMemoryBankSave, DragonMemoryBankLoad]
+NODES: list[type[io.ComfyNode]] = [DDIMInvertToMemoryBank, DragonMemoryBankSave, DragonMemoryBankLoad,
+                                   DragonEnergyMove, DragonGuidedSampler]
 
 
 def node_list() -> list[type[io.ComfyNode]]:

@@ -32,8 +32,9 @@ class ComfyServer:
         self.proc = None
 
     def __enter__(self) -> ComfyServer:
-        import dd_checkpoint
         from dragon_drag_edit.bench.bootstrap import comfy_root
+
+        import dd_checkpoint
 
         for d in ("models/checkpoints", "custom_nodes", "input", "output", "user", "temp"):
             (self.base / d).mkdir(parents=True, exist_ok=True)

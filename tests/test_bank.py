@@ -3,9 +3,11 @@ import os
 
 import pytest
 import torch
-from dd_models import conds_for, sd15_structure, tiny_unet_model
+
 from dragon_drag_edit.dragon_ops import memory_bank, unet_map
 from dragon_drag_edit.nodes.inversion import DDIMInvertToMemoryBank
+
+from dd_models import conds_for, sd15_structure, tiny_unet_model
 
 
 def invert(model, latent, steps=4, precision="fp16"):

@@ -6,6 +6,7 @@ import comfy.utils
 import numpy as np
 import pytest
 import torch
+
 from dragon_drag_edit.bench import scenes, toy_model
 from dragon_drag_edit.nodes.inversion import DDIMInvertToMemoryBank
 

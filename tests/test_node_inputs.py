@@ -1,9 +1,11 @@
 """Bad input is refused before any compute, with the input's name; the MODEL is never mutated."""
 import pytest
 import torch
-from dd_models import assert_unchanged, conds_for, snapshot, tiny_flux, tiny_unet_model
+
 from dragon_drag_edit.nodes.common import InputError
 from dragon_drag_edit.nodes.inversion import DDIMInvertToMemoryBank
+
+from dd_models import assert_unchanged, conds_for, snapshot, tiny_flux, tiny_unet_model
 
 
 def run(model, latent, steps=3, cond=None):

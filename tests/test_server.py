@@ -3,15 +3,20 @@ import os
 
 import numpy as np
 import pytest
-from dd_server import CKPT, PACK_NAME, error_message
-from dragon_drag_edit.nodes.registry import NODES
 from PIL import Image
+
+from dragon_drag_edit.nodes.registry import NODES
+
+from dd_server import CKPT, PACK_NAME, error_message
 
 
 @pytest.fixture(scope="module")
 def image(server):
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 255, (64, 96, 3), dtype=np.uint8)).save(server.base / "input" / "scene.png")
+    mask = np.zeros((64, 96), dtype=np.uint8)
+    mask[16:40, 16:40] = 255
+    Image.fromarray(mask).save(server.base / "input" / "object_mask.png")
     return "scene.png"
 
 
@@ -74,3 +79,28 @@ def test_bad_steps_are_refused_by_validation(server, image):
     entry = server.run(graph)
     assert entry["status"]["status_str"] == "invalid"
     assert "steps" in error_message(entry)
+
+
+def test_move_workflow(server, image):
+    graph = invert_graph(image, steps=6)
+    del graph["6"]
+    graph.update({
+        "7": {"class_type": "LoadImageMask", "inputs": {"image": "object_mask.png", "channel": "red"}},
+        "8": {"class_type": "DragonEnergyMove", "inputs": {
+            "bank": ["5", 1], "mask": ["7", 0], "dx": 24, "dy": 8, "scale": 1.0, "arrow": "", "w_edit": 4.0,
+            "w_content": 6.0, "w_contrast": 0.2, "w_inpaint": 0.8}},
+        "9": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["1", 1]}},
+        "10": {"class_type": "DragonGuidedSampler", "inputs": {
+            "model": ["1", 0], "positive": ["2", 0], "negative": ["9", 0], "bank": ["5", 1], "energy": ["8", 0],
+            "seed": 1, "cfg": 4.0, "energy_scale": 1.0, "preset": "DiffEditor", "start_step": 0,
+            "guidance_until": 4, "bank_start_step": 1, "guidance_cap": 0.0}},
+        "11": {"class_type": "VAEDecode", "inputs": {"samples": ["10", 0], "vae": ["1", 2]}},
+        "12": {"class_type": "SaveImage", "inputs": {"images": ["11", 0], "filename_prefix": "moved"}},
+    })
+    entry = server.run(graph)
+    assert entry["status"]["status_str"] == "success", error_message(entry)
+    saved = entry["outputs"]["12"]["images"][0]
+    img = Image.open(server.base / "output" / saved["subfolder"] / saved["filename"])
+    assert img.size == (96, 64)
+    report = entry["outputs"]["10"]["text"][0]
+    assert "backwards" in report and "backwards 0" not in report  # autograd ran inside the server

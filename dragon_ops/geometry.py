@@ -1,0 +1,86 @@
+"""Mask geometry: masks on grids, moving and scaling an object, and the pixel pairs the energies compare.
+
+Grids are (height, width) cell arrays. The latent grid has one cell per latent
+pixel; the matching grid (the spec's G4) has two cells per latent pixel a side.
+
+A move takes the object mask S, a displacement d and a scale s. Target cell p is
+filled when its inverse image q = c + (p + 1/2 - c - d) / s lands inside S, where
+c is S's centroid: the object is scaled about its own centre (the official code
+scales about the image centre, quirk Q12, which we deliberately do not copy).
+Cells outside the grid are dropped, never wrapped around (official ``torch.roll``
+wraps). Each target cell p is paired with its source cell q: that pairing is the
+correspondence E_edit compares, and the same rule pastes the initial latent, so
+mask offset and latent offset always agree (quirk Q11).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+
+
+def resize_mask(mask: torch.Tensor, size: tuple[int, int], threshold: float = 0.5) -> torch.Tensor:
+    """A (H, W) mask at any resolution -> bool (h, w) on a grid, by nearest sampling and a threshold."""
+    m = mask.float()[None, None]
+    return F.interpolate(m, size=size, mode="nearest")[0, 0] > threshold
+
+
+def to_latent_grid(grid_mask: torch.Tensor, factor: int) -> torch.Tensor:
+    """Bool mask on a grid ``factor`` times finer than the latent -> bool latent mask (any covered cell counts)."""
+    m = grid_mask.float()[None, None]
+    return F.max_pool2d(m, factor)[0, 0] > 0
+
+
+def centroid(mask: torch.Tensor) -> tuple[float, float]:
+    """(y, x) centroid of a bool mask in cell units, cell centres at +0.5."""
+    ys, xs = torch.nonzero(mask, as_tuple=True)
+    if len(ys) == 0:
+        raise ValueError("empty mask has no centroid")
+    return float(ys.float().mean()) + 0.5, float(xs.float().mean()) + 0.5
+
+
+@dataclasses.dataclass(frozen=True)
+class Move:
+    """An object move on one grid: source and target masks, and target->source cell pairs (raster order)."""
+
+    source: torch.Tensor  # bool (h, w), S
+    target: torch.Tensor  # bool (h, w), T
+    target_idx: torch.Tensor  # long (P,), flat indices of T's cells
+    source_idx: torch.Tensor  # long (P,), flat index of each one's source cell
+
+    @property
+    def vacated(self) -> torch.Tensor:
+        """S and not T: where the object was and no longer is (M_non)."""
+        return self.source & ~self.target
+
+    @property
+    def untouched(self) -> torch.Tensor:
+        """Neither S nor T (M_other)."""
+        return ~(self.source | self.target)
+
+
+def move(source: torch.Tensor, dy: float, dx: float, scale: float = 1.0,
+         center: tuple[float, float] | None = None) -> Move:
+    """Move bool mask ``source`` by (dy, dx) cells, scaled by ``scale`` about ``center`` (default: its centroid)."""
+    if scale <= 0:
+        raise ValueError(f"scale must be positive, got {scale}")
+    h, w = source.shape
+    cy, cx = center if center is not None else centroid(source)
+    py = torch.arange(h, dtype=torch.float64)[:, None] + 0.5
+    px = torch.arange(w, dtype=torch.float64)[None, :] + 0.5
+    qy = torch.floor(cy + (py - cy - dy) / scale).long().expand(h, w)
+    qx = torch.floor(cx + (px - cx - dx) / scale).long().expand(h, w)
+    inside = (qy >= 0) & (qy < h) & (qx >= 0) & (qx < w)
+    q_flat = (qy.clamp(0, h - 1) * w + qx.clamp(0, w - 1)).flatten()
+    target = (inside.flatten() & source.flatten()[q_flat]).view(h, w)
+    target_idx = torch.nonzero(target.flatten(), as_tuple=True)[0]
+    return Move(source, target, target_idx, q_flat[target_idx])
+
+
+def paste(base: torch.Tensor, donor: torch.Tensor, mv: Move) -> torch.Tensor:
+    """Copy ``donor``'s source cells onto ``base`` at the move's target cells. Tensors are (..., h, w); no in-place."""
+    flat_b = base.flatten(-2).clone()
+    flat_d = donor.flatten(-2)
+    flat_b[..., mv.target_idx] = flat_d[..., mv.source_idx]
+    return flat_b.view(base.shape)

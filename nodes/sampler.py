@@ -1,0 +1,125 @@
+"""DragonGuidedSampler: guided DDIM with energy gradients and memory-bank attention."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import comfy.model_management
+import comfy.patcher_extension
+import comfy.samplers
+import comfy.utils
+import torch
+from comfy_api.latest import io, ui
+
+from ..dragon_ops import attention, features, guidance, memory_bank, presets, sampler, unet_map
+from ..dragon_ops.edit import Edit, compose
+from .common import CATEGORY, Energy, InputError, MemoryBank, patch_summary, unet_of
+
+log = logging.getLogger("dragon_drag_edit")
+
+
+def patched_clone(model, unet, guided: bool):
+    """A clone of the user's MODEL with the pack's hooks; the MODEL itself is never touched."""
+    if guided and getattr(model, "is_dynamic", lambda: False)():
+        try:  # upstream dynamic VRAM skips weight wrappers on small modules; use classic loading (untested here)
+            m = model.clone(disable_dynamic=True)
+        except (TypeError, RuntimeError):
+            m = model.clone()
+    else:
+        m = model.clone()
+    m.set_model_attn1_patch(attention.attn1_patch)
+    m.set_model_output_block_patch(features.output_block_patch)
+    m.set_model_sampler_post_cfg_function(sampler.post_cfg_capture)
+    m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, "dragon_drag_edit", sampler.count_forwards)
+    if guided:  # autograd inside ComfyUI's inference mode: fresh non-inference weights, Parameters untouched
+        for name, module in m.model.named_modules():
+            if name.startswith("diffusion_model") and hasattr(module, "weight_function"):
+                m.add_weight_wrapper(f"{name}.weight", guidance.grad_safe_weight)
+                m.add_weight_wrapper(f"{name}.bias", guidance.grad_safe_weight)
+    return m
+
+
+class DragonGuidedSampler(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="DragonGuidedSampler",
+            display_name="Dragon Guided Sampler",
+            category=CATEGORY,
+            description=(
+                "Samples the edit: DDIM from the bank's inverted latent, steered at each guided step by the "
+                "gradient of the connected energy terms (UNet decoder feature correspondence), while the decoder "
+                "self-attention reads the memory bank so the rest of the image stays. Runs through ComfyUI's own "
+                "CFG and model patches (LoRA, FreeU, IPAdapter, ControlNet in the main pass)."),
+            inputs=[
+                io.Model.Input("model", tooltip="The MODEL that made the bank."),
+                io.Conditioning.Input("positive", tooltip="Prompt of the edited image (usually the source prompt)."),
+                io.Conditioning.Input("negative", tooltip="Negative prompt for CFG."),
+                MemoryBank.Input("bank", tooltip="The source image's memory bank."),
+                Energy.Input("energy", optional=True, tooltip="The edit (chain of DragonEnergy nodes). Leave "
+                             "unconnected to reconstruct the image."),
+                io.Int.Input("seed", default=42, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+                             tooltip="Seed of the DiffEditor preset's regional SDE noise."),
+                io.Float.Input("cfg", default=4.0, min=0.0, max=30.0, step=0.1, tooltip="Classifier-free "
+                               "guidance scale (spec: 4)."),
+                io.Float.Input("energy_scale", default=1.0, min=0.0, max=100.0, step=0.05,
+                               tooltip="Multiplies every term's guidance strength (1 = the paper's values)."),
+                io.Combo.Input("preset", options=list(presets.PRESETS), default="DragonDiffusion",
+                               tooltip="DragonDiffusion: guidance at every step until 'guidance_until'. DiffEditor: "
+                               "sparse guidance, time travel at steps 22-28, regional SDE at steps 11-19."),
+                io.Int.Input("start_step", default=0, min=0, max=999, tooltip="Start from the bank's inversion "
+                             "latent at this step instead of x_T (0 = the paper)."),
+                io.Int.Input("guidance_until", default=30, min=0, max=1000, tooltip="Guidance runs at steps "
+                             "start_step <= i < this (paper: 30 of 50)."),
+                io.Int.Input("bank_start_step", default=5, min=0, max=1000, tooltip="Self-attention reads the "
+                             "memory bank from this step on (paper: 5)."),
+                io.Float.Input("guidance_cap", default=0.0, min=0.0, max=10.0, step=0.01, tooltip="Limit "
+                               "||gradient|| to this times ||predicted noise|| per sample (0 = off, the paper)."),
+            ],
+            outputs=[io.Latent.Output("latent_out", display_name="LATENT", tooltip="The edited latent.")],
+        )
+
+    @classmethod
+    def execute(cls, *, model, positive, negative, bank, seed, cfg, energy_scale, preset, start_step, guidance_until,
+                bank_start_step, guidance_cap, energy=None) -> io.NodeOutput:
+        unet = unet_of(model)
+        edit = energy if energy is not None else Edit()
+        if not isinstance(edit, Edit):
+            raise InputError("energy: is not a DRAGON_ENERGY value.")
+        if preset not in presets.PRESETS:
+            raise InputError(f"preset: '{preset}' is not one of {list(presets.PRESETS)}.")
+        n = bank.schedule.steps
+        if not 0 <= start_step < n:
+            raise InputError(f"start_step: must be below the bank's {n} steps (got {start_step}).")
+        fp = unet_map.fingerprint(unet, model.model.model_config.unet_config, patch_summary(model))
+        try:
+            memory_bank.check_matches(bank, fp, what="bank")
+            for term in edit.terms:
+                memory_bank.check_same_source(bank, term.bank, what="energy's bank")
+        except memory_bank.BankError as e:
+            raise InputError(str(e)) from e
+        edit = Edit(tuple(dataclasses.replace(t, strength=t.strength * energy_scale) for t in edit.terms))
+        plan = compose(edit, bank)
+        umap = unet_map.map_unet(unet)
+        steps = presets.StepPlan(presets.PRESETS[preset], n, start_step, guidance_until, bank_start_step,
+                                 energy=bool(edit.terms) and energy_scale > 0)
+        h, w = bank.latent_shape[-2:]
+        run = sampler.GuidedRun(plan, bank.schedule, steps, umap.tap_blocks, (2 * h, 2 * w), guidance_cap, seed)
+        m = patched_clone(model, unet, steps.energy)
+        guider = comfy.samplers.CFGGuider(m)
+        guider.set_conds(positive, negative)
+        guider.set_cfg(cfg)
+        init = plan.initial_latent(bank.latent_at(start_step))
+        pbar = comfy.utils.ProgressBar(n - start_step)
+
+        def progress(i, denoised, x, total):
+            comfy.model_management.throw_exception_if_processing_interrupted()
+            pbar.update_absolute(i + 1, total)
+
+        ksampler = comfy.samplers.KSAMPLER(sampler.sample_guided, extra_options={"run": run})
+        out = guider.sample(torch.zeros_like(init), init, ksampler, bank.schedule.sampling_sigmas(start_step),
+                            callback=progress, disable_pbar=True, seed=seed)
+        out = torch.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+        text = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in run.counts.items())
+        log.info("DragonGuidedSampler: %s", text)
+        return io.NodeOutput({"samples": out}, ui=ui.PreviewText(f"UNet passes: {text}"))
