@@ -41,9 +41,10 @@ class BankState:
     """
 
     recorder: BankRecorder | None = None
-    bank: object | None = None  # MemoryBank
-    step: int = -1
+    reader: object | None = None  # (BankLayer) -> (1, tokens, C) tensor or None
+    layers: dict | None = None  # layer key -> BankLayer
     mode: str = "replace"
+    step: int = -1  # the sampling step, for inspection
 
 
 def layer_key(extra_options: dict) -> str | None:
@@ -62,7 +63,8 @@ def attn1_patch(n: torch.Tensor, context: torch.Tensor, value: torch.Tensor, ext
     if state.recorder is not None:
         state.recorder(key, n)
         return n, context, value
-    stored = state.bank.hidden_at(state.step, key) if state.bank is not None else None
+    layer = state.layers.get(key) if state.reader is not None else None
+    stored = state.reader(layer) if layer is not None else None
     if stored is None:
         return n, context, value
     kv = stored.to(device=n.device, dtype=n.dtype).expand(n.shape[0], -1, -1)

@@ -87,3 +87,74 @@ def move_content(cur: list[torch.Tensor], ref: list[torch.Tensor], untouched: to
                 mean_ref = fr[:, r_m].float().mean(1, keepdim=True)
                 total = total + inverse_energy(w.inpaint, s01(mean_cur, mean_ref)[0])
     return total
+
+
+@dataclasses.dataclass(frozen=True)
+class DragWeights:
+    """Point drag (spec 4.2; w_inpaint acts as the contrast weight) and landmarks (4.3: edit 12, nothing else)."""
+
+    edit: float = 4.0
+    content: float = 6.0
+    inpaint: float = 0.2
+
+
+@dataclasses.dataclass(frozen=True)
+class PointPatches:
+    """Per pair k: the 3x3 target patch, the 3x3 handle patch, and the handle cells outside the target patch."""
+
+    target: torch.Tensor  # long (K, 9)
+    handle: torch.Tensor  # long (K, 9)
+    contrast: tuple[torch.Tensor, ...]  # K long tensors, possibly empty
+
+
+def drag_edit(cur: list[torch.Tensor], ref: list[torch.Tensor], pp: PointPatches, w: DragWeights,
+              contrast: bool = True) -> torch.Tensor:
+    """E_edit = 1/(L K) sum_l sum_k [w_edit / (1 + 4 mean_9 s01(F_cur[P_t], F_ref[P_h]))
+    + w_inpaint mean_{P_h minus P_t} s01(F_cur, F_ref)]; the second part is skipped when that set is empty (Q15)."""
+    total = cur[0].new_zeros((), dtype=torch.float32)
+    k = pp.target.shape[0]
+    for c, r in zip(cur, ref):
+        fc, fr = flat(c), flat(r)
+        sim = s01(fc[:, pp.target.flatten()], fr[:, pp.handle.flatten()]).view(k, 9).mean(1)
+        total = total + inverse_energy(w.edit, sim).sum()
+        if contrast:
+            for idx in pp.contrast:
+                if idx.numel():
+                    total = total + w.inpaint * s01(fc[:, idx], fr[:, idx]).mean()
+    return total / (len(cur) * k)
+
+
+def region_content(cur: list[torch.Tensor], ref: list[torch.Tensor], keep: torch.Tensor, weight: float,
+                   reduce: str = "mean") -> torch.Tensor:
+    """Consistency outside the edit: reduce_l weight / (1 + 4 mean_{keep} s01(F_ref, F_cur)).
+
+    Drag averages over layers; appearance and paste sum (spec 4.2, 4.4, 4.5; quirk Q8)."""
+    idx = torch.nonzero(keep.flatten(), as_tuple=True)[0]
+    total = cur[0].new_zeros((), dtype=torch.float32)
+    if idx.numel() == 0:
+        return total
+    for c, r in zip(cur, ref):
+        total = total + inverse_energy(weight, s01(flat(r)[:, idx], flat(c)[:, idx]).mean())
+    return total / len(cur) if reduce == "mean" else total
+
+
+def appearance_edit(cur: list[torch.Tensor], ref: list[torch.Tensor], base_region: torch.Tensor,
+                    ref_region: torch.Tensor, weight: float) -> torch.Tensor:
+    """E_edit = sum_l w / (1 + 4 s01(mean_{M_b} F_cur, mean_{M_r} F_refimg)): mean features, no correspondence."""
+    b = torch.nonzero(base_region.flatten(), as_tuple=True)[0]
+    r_idx = torch.nonzero(ref_region.flatten(), as_tuple=True)[0]
+    total = cur[0].new_zeros((), dtype=torch.float32)
+    for c, r in zip(cur, ref):
+        mc = flat(c)[:, b].float().mean(1, keepdim=True)
+        mr = flat(r)[:, r_idx].float().mean(1, keepdim=True)
+        total = total + inverse_energy(weight, s01(mc, mr)[0])
+    return total
+
+
+def paste_edit(cur: list[torch.Tensor], ref: list[torch.Tensor], target_idx: torch.Tensor, source_idx: torch.Tensor,
+               weight: float) -> torch.Tensor:
+    """E_edit = sum_l w / (1 + 4 mean_{paired p, q} s01(F_cur[p], F_refimg[q])): per pixel, s01."""
+    total = cur[0].new_zeros((), dtype=torch.float32)
+    for c, r in zip(cur, ref):
+        total = total + inverse_energy(weight, s01(flat(c)[:, target_idx], flat(r)[:, source_idx]).mean())
+    return total

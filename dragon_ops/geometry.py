@@ -84,3 +84,32 @@ def paste(base: torch.Tensor, donor: torch.Tensor, mv: Move) -> torch.Tensor:
     flat_d = donor.flatten(-2)
     flat_b[..., mv.target_idx] = flat_d[..., mv.source_idx]
     return flat_b.view(base.shape)
+
+
+def patch_center(y: float, x: float, shape: tuple[int, int]) -> tuple[int, int]:
+    """Grid cell of a point given in cell units, kept one cell inside the border so its 3x3 patch fits.
+
+    Each axis is clipped with its own bound (the official drag code clipped x with the height bound, Q13).
+    """
+    h, w = shape
+    return min(max(int(y), 1), h - 2), min(max(int(x), 1), w - 2)
+
+
+def patch_indices(cy: int, cx: int, width: int) -> torch.Tensor:
+    """Flat indices of the 3x3 patch around (cy, cx), raster order."""
+    ys = torch.arange(cy - 1, cy + 2)[:, None]
+    xs = torch.arange(cx - 1, cx + 2)[None, :]
+    return (ys * width + xs).flatten()
+
+
+def copy_patches(base: torch.Tensor, pairs: list[tuple[int, int, int, int]]) -> torch.Tensor:
+    """For each (hy, hx, ty, tx) in order, copy base's 3x3 patch at the handle onto the target (not in place, Q14)."""
+    out = base.clone()
+    for hy, hx, ty, tx in pairs:
+        out[..., ty - 1:ty + 2, tx - 1:tx + 2] = out[..., hy - 1:hy + 2, hx - 1:hx + 2].clone()
+    return out
+
+
+def token_mask(mask: torch.Tensor, tokens_hw: tuple[int, int]) -> torch.Tensor:
+    """A bool latent-grid mask resampled (nearest) to an attention layer's token grid, flattened."""
+    return resize_mask(mask.float(), tokens_hw).flatten()

@@ -34,3 +34,35 @@ def parse_pairs(text: str) -> list[tuple[float, float, float, float]]:
             raise ValueError(f"has {len(rows)} points; points alternate handle, target, so the count must be even")
         return [(*rows[k], *rows[k + 1]) for k in range(0, len(rows), 2)]
     raise ValueError("rows must all be [hx, hy, tx, ty] or all be [x, y]")
+
+
+def pose_face_points(pose) -> tuple[list[tuple[float, float]], tuple[int, int]]:
+    """Face landmarks of the first person of the first frame of a POSE_KEYPOINT value (ControlNet-aux's
+    OpenPose/DWPose format), in pixels, and the canvas size (width, height).
+
+    Coordinates are scaled by the canvas size when all of them lie in [0, 1] (normalised output)."""
+    frame = pose[0] if isinstance(pose, list) and pose else pose
+    if not isinstance(frame, dict):
+        raise ValueError("is not a POSE_KEYPOINT value (expected a list of {'people': [...], 'canvas_width': ...})")
+    people = frame.get("people") or []
+    flat_pts = (people[0].get("face_keypoints_2d") or []) if people else []
+    if len(flat_pts) < 3:
+        raise ValueError("has no face keypoints; run a face-enabled OpenPose/DWPose detector")
+    size = (int(frame.get("canvas_width", 0)), int(frame.get("canvas_height", 0)))
+    pts = [(float(flat_pts[k]), float(flat_pts[k + 1])) for k in range(0, len(flat_pts) - 2, 3)]
+    if all(0 <= x <= 1 and 0 <= y <= 1 for x, y in pts):
+        if not all(size):
+            raise ValueError("has normalised coordinates but no canvas_width/canvas_height")
+        pts = [(x * size[0], y * size[1]) for x, y in pts]
+    return pts, size
+
+
+def parse_points(text: str) -> list[tuple[float, float]]:
+    """A JSON list of points, [[x, y], ...] or [{"x": .., "y": ..}, ...]."""
+    try:
+        data = json.loads(text)
+        if not isinstance(data, list):
+            raise TypeError
+        return [(float(p["x"]), float(p["y"])) if isinstance(p, dict) else (float(p[0]), float(p[1])) for p in data]
+    except (json.JSONDecodeError, TypeError, KeyError, IndexError, ValueError) as e:
+        raise ValueError('must be a JSON list of points, [[x, y], ...] or [{"x": .., "y": ..}, ...]') from e

@@ -65,9 +65,6 @@ class StepPlan:
         lo, hi = (at(s, self.steps) for s in self.preset.sde_window)
         return lo <= i < hi and (self.preset.sde_eta_in > 0 or self.preset.sde_eta_out > 0)
 
-    def bank(self, i: int) -> bool:
-        return i >= self.bank_from
-
     def expected_passes(self, cfg_batch: int, banks: int = 1) -> dict[str, int]:
         """UNet work of a run, in single-image passes (the sampler reports the same keys)."""
         idx = range(self.start, self.steps)

@@ -45,6 +45,10 @@ class GuidedRun:
     ref_cache: dict = dataclasses.field(default_factory=dict)
     grad_plan: Plan | None = None
 
+    @property
+    def layers(self) -> dict:
+        return {layer.key: layer for layer in self.plan.bank.layers}
+
 
 def post_cfg_capture(args: dict) -> torch.Tensor:
     """sampler_post_cfg_function: remember the model and the positive cond for the cond-only forwards."""
@@ -112,7 +116,8 @@ def _sde_scale(run: GuidedRun, i: int, sigma: float, sigma_next: float, like: to
     a_t, a_prev = _alpha(sigma), _alpha(sigma_next)
     std = ((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)) ** 0.5
     region = run.plan.sde_region.to(device=like.device, dtype=like.dtype)
-    eta = run.steps.preset.sde_eta_in * region + run.steps.preset.sde_eta_out * (1 - region)
+    eta_in, eta_out = run.plan.sde_eta or (run.steps.preset.sde_eta_in, run.steps.preset.sde_eta_out)
+    eta = eta_in * region + eta_out * (1 - region)
     return (eta * std).expand_as(like)
 
 
@@ -126,9 +131,9 @@ def sample_guided(model, x, sigmas, extra_args=None, callback=None, disable=None
     for k in range(len(sig) - 1):
         i, sigma, sigma_next = start + k, sig[k], sig[k + 1]
         repeats = run.steps.repeats(i)
-        bank = run.plan.banks[0] if run.plan.banks and run.steps.bank(i) else None
+        rule = run.plan.attention(i, run.steps.bank_from)
+        state = BankState(reader=rule[1], layers=run.layers, mode=rule[0], step=i) if rule is not None else None
         for r in range(repeats):
-            state = BankState(bank=bank, step=i, mode=run.plan.attention) if bank is not None else None
             args = with_state(extra_args, state)
             args["model_options"]["transformer_options"][RUN_KEY] = run
             denoised = model(x, x.new_full((x.shape[0],), sigma), **args)

@@ -74,3 +74,22 @@ def mask_2d(mask: torch.Tensor, name: str, latent_hw: tuple[int, int]) -> torch.
         raise InputError(f"{name}: is {m.shape[1]}x{m.shape[0]} but the image is {w}x{h} latent cells, a different "
                          "aspect ratio; use a mask of the edited image.")
     return m
+
+
+def check_points(pairs, size: tuple[int, int], name: str) -> None:
+    """Every point of (hx, hy, tx, ty) pairs must lie inside a (width, height) image."""
+    w, h = size
+    for pair in pairs:
+        for x, y in (pair[:2], pair[2:]):
+            if not (0 <= x < w and 0 <= y < h):
+                raise InputError(f"{name}: point ({x:g}, {y:g}) is outside the {w}x{h} image.")
+
+
+def chain(energy):
+    """The upstream edit, or an empty one."""
+    from ..dragon_ops.edit import Edit
+
+    edit = energy if energy is not None else Edit()
+    if not isinstance(edit, Edit):
+        raise InputError("energy: is not a DRAGON_ENERGY value.")
+    return edit

@@ -4,8 +4,8 @@ from __future__ import annotations
 from comfy_api.latest import io, ui
 
 from ..dragon_ops import energies, geometry, points
-from ..dragon_ops.edit import Edit, MoveTerm
-from .common import CATEGORY, Energy, InputError, MemoryBank, mask_2d
+from ..dragon_ops.terms import MoveTerm
+from .common import CATEGORY, Energy, InputError, MemoryBank, chain, mask_2d
 
 __all__ = ["DragonEnergyMove"]
 
@@ -79,9 +79,7 @@ class DragonEnergyMove(io.ComfyNode):
     @classmethod
     def execute(cls, *, bank, mask, dx, dy, scale, arrow, w_edit, w_content, w_contrast, w_inpaint,
                 reference_mask=None, energy=None) -> io.NodeOutput:
-        edit = energy if energy is not None else Edit()
-        if not isinstance(edit, Edit):
-            raise InputError("energy: is not a DRAGON_ENERGY value.")
+        edit = chain(energy)
         if not 0.1 <= scale <= 4.0:
             raise InputError(f"scale: {scale} is outside 0.1..4.")
         if arrow and arrow.strip():

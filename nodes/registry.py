@@ -7,11 +7,14 @@ from comfy_api.latest import ComfyExtension, io
 
 from .bank_io import DragonMemoryBankLoad, DragonMemoryBankSave
 from .energy_move import DragonEnergyMove
+from .energy_points import DragonEnergyDrag, DragonEnergyLandmarks
+from .energy_two_image import DragonEnergyAppearance, DragonEnergyPaste
 from .inversion import DDIMInvertToMemoryBank
 from .sampler import DragonGuidedSampler
 
 NODES: list[type[io.ComfyNode]] = [DDIMInvertToMemoryBank, DragonMemoryBankSave, DragonMemoryBankLoad,
-                                   DragonEnergyMove, DragonGuidedSampler]
+                                   DragonEnergyMove, DragonEnergyDrag, DragonEnergyLandmarks, DragonEnergyAppearance,
+                                   DragonEnergyPaste, DragonGuidedSampler]
 
 
 def node_list() -> list[type[io.ComfyNode]]:

@@ -13,7 +13,7 @@ from comfy_api.latest import io, ui
 
 from ..dragon_ops import attention, features, guidance, memory_bank, presets, sampler, unet_map
 from ..dragon_ops.edit import Edit, compose
-from .common import CATEGORY, Energy, InputError, MemoryBank, patch_summary, unet_of
+from .common import CATEGORY, Energy, InputError, MemoryBank, chain, patch_summary, unet_of
 
 log = logging.getLogger("dragon_drag_edit")
 
@@ -83,9 +83,7 @@ class DragonGuidedSampler(io.ComfyNode):
     def execute(cls, *, model, positive, negative, bank, seed, cfg, energy_scale, preset, start_step, guidance_until,
                 bank_start_step, guidance_cap, energy=None) -> io.NodeOutput:
         unet = unet_of(model)
-        edit = energy if energy is not None else Edit()
-        if not isinstance(edit, Edit):
-            raise InputError("energy: is not a DRAGON_ENERGY value.")
+        edit = chain(energy)
         if preset not in presets.PRESETS:
             raise InputError(f"preset: '{preset}' is not one of {list(presets.PRESETS)}.")
         n = bank.schedule.steps
@@ -109,7 +107,7 @@ class DragonGuidedSampler(io.ComfyNode):
         guider = comfy.samplers.CFGGuider(m)
         guider.set_conds(positive, negative)
         guider.set_cfg(cfg)
-        init = plan.initial_latent(bank.latent_at(start_step))
+        init = plan.initial_latent(bank.latent_at(start_step), start_step)
         pbar = comfy.utils.ProgressBar(n - start_step)
 
         def progress(i, denoised, x, total):

@@ -128,3 +128,20 @@ def test_arrow_overrides_dx_dy(inverted):
     a = move_energy(bank, MASK, arrow="[[20, 20, 36, 28]]")
     b = move_energy(bank, MASK, dx=16, dy=8)
     assert torch.equal(a.terms[0].grid.target, b.terms[0].grid.target)
+
+
+def test_a_plain_ksampler_after_an_edit_is_unaffected():
+    """The hooks live on the sampler's clone: afterwards the user's MODEL samples exactly as before."""
+    import nodes
+
+    with torch.inference_mode():  # as in the server: weights are inference tensors
+        model = tiny_unet_model("sd15", seed=2)
+        pos, neg = conds_for(model)
+        lat = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(2))
+        before = nodes.common_ksampler(model, 1, 4, 4.0, "euler", "normal", pos, neg, {"samples": lat})[0]
+        bank = invert(model, lat, 6)[1]
+        sample(model, bank, move_energy(bank, MASK, dx=16), guidance_until=3, bank_start_step=1)
+        after = nodes.common_ksampler(model, 1, 4, 4.0, "euler", "normal", pos, neg, {"samples": lat})[0]
+        leftovers = sum(len(getattr(m, "weight_function", [])) for m in model.model.diffusion_model.modules())
+    assert torch.equal(before["samples"], after["samples"])
+    assert leftovers == 0

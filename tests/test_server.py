@@ -17,6 +17,7 @@ def image(server):
     mask = np.zeros((64, 96), dtype=np.uint8)
     mask[16:40, 16:40] = 255
     Image.fromarray(mask).save(server.base / "input" / "object_mask.png")
+    Image.fromarray(rng.integers(0, 255, (64, 96, 3), dtype=np.uint8)).save(server.base / "input" / "ref.png")
     return "scene.png"
 
 
@@ -104,3 +105,54 @@ def test_move_workflow(server, image):
     assert img.size == (96, 64)
     report = entry["outputs"]["10"]["text"][0]
     assert "backwards" in report and "backwards 0" not in report  # autograd ran inside the server
+
+
+SAMPLER = {"seed": 1, "cfg": 4.0, "energy_scale": 1.0, "preset": "DiffEditor", "start_step": 0, "guidance_until": 3,
+           "bank_start_step": 1, "guidance_cap": 0.0}
+MODES = {
+    "drag": {"class_type": "DragonEnergyDrag", "inputs": {
+        "bank": ["5", 1], "mask": ["7", 0], "points": "[[20, 20, 30, 26], [30, 30, 34, 30]]", "w_edit": 4.0,
+        "w_content": 6.0, "w_inpaint": 0.2}},
+    "landmarks": {"class_type": "DragonEnergyLandmarks", "inputs": {
+        "bank": ["5", 1], "source_points": "[[20, 20], [40, 30], [60, 40]]",
+        "target_points": "[[22, 24], [42, 30], [58, 44]]", "w_edit": 12.0, "image": ["3", 0]}},
+    "appearance": {"class_type": "DragonEnergyAppearance", "inputs": {
+        "bank": ["5", 1], "mask": ["7", 0], "reference_bank": ["21", 1], "reference_mask": ["7", 0], "w_edit": 3.5,
+        "w_content": 5.0}},
+    "paste": {"class_type": "DragonEnergyPaste", "inputs": {
+        "bank": ["5", 1], "reference_bank": ["21", 1], "reference_mask": ["7", 0], "dx": 32, "dy": 8, "scale": 1.0,
+        "w_edit": 4.0, "w_content": 6.0}},
+    "move+drag": {"class_type": "DragonEnergyDrag", "inputs": {
+        "bank": ["5", 1], "mask": ["7", 0], "points": "[[20, 20, 26, 20]]", "w_edit": 4.0, "w_content": 6.0,
+        "w_inpaint": 0.2, "energy": ["8", 0]}},
+}
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_every_mode_workflow(server, image, mode):
+    graph = invert_graph(image, steps=5)
+    del graph["6"]
+    graph.update({
+        "7": {"class_type": "LoadImageMask", "inputs": {"image": "object_mask.png", "channel": "red"}},
+        "8": {"class_type": "DragonEnergyMove", "inputs": {
+            "bank": ["5", 1], "mask": ["7", 0], "dx": 16, "dy": 0, "scale": 1.0, "arrow": "", "w_edit": 4.0,
+            "w_content": 6.0, "w_contrast": 0.2, "w_inpaint": 0.8}},
+        "9": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["1", 1]}},
+        "20": {"class_type": "LoadImage", "inputs": {"image": "ref.png"}},
+        "22": {"class_type": "VAEEncode", "inputs": {"pixels": ["20", 0], "vae": ["1", 2]}},
+        "21": {"class_type": "DDIMInvertToMemoryBank", "inputs": {
+            "model": ["1", 0], "latent": ["22", 0], "conditioning": ["2", 0], "steps": 5, "bank_precision": "fp16",
+            "bank_device": "cpu"}},
+        "30": MODES[mode],
+        "10": {"class_type": "DragonGuidedSampler", "inputs": {
+            "model": ["1", 0], "positive": ["2", 0], "negative": ["9", 0], "bank": ["5", 1], "energy": ["30", 0],
+            **SAMPLER}},
+        "11": {"class_type": "VAEDecode", "inputs": {"samples": ["10", 0], "vae": ["1", 2]}},
+        "12": {"class_type": "SaveImage", "inputs": {"images": ["11", 0], "filename_prefix": mode}},
+    })
+    if mode not in ("appearance", "paste"):
+        for k in ("20", "21", "22"):
+            del graph[k]
+    entry = server.run(graph)
+    assert entry["status"]["status_str"] == "success", error_message(entry)
+    assert entry["outputs"]["12"]["images"], entry["outputs"]

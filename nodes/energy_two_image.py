@@ -1,0 +1,111 @@
+"""DragonEnergyAppearance and DragonEnergyPaste: edits that read a second image's memory bank."""
+from __future__ import annotations
+
+from comfy_api.latest import io, ui
+
+from ..dragon_ops import geometry, memory_bank
+from ..dragon_ops.terms import TwoImageTerm
+from .common import CATEGORY, Energy, InputError, MemoryBank, chain, mask_2d
+
+
+def _grid_mask(mask, name: str, bank):
+    h, w = bank.latent_shape[-2:]
+    m = mask_2d(mask, name, (h, w))
+    grid = geometry.resize_mask(m, (2 * h, 2 * w))
+    if not bool(grid.any()):
+        raise InputError(f"{name}: is empty (or smaller than one latent cell); mask the object.")
+    return m, grid
+
+
+def _same_source(bank, reference_bank):
+    try:
+        memory_bank.check_same_source(bank, reference_bank, what="reference_bank")
+    except memory_bank.BankError as e:
+        raise InputError(str(e)) from e
+
+
+COMMON = [
+    MemoryBank.Input("reference_bank", tooltip="Memory bank of the reference image, inverted with its own "
+                     "prompt by the same MODEL, at the same size and steps."),
+    io.Mask.Input("reference_mask", tooltip="The object on the reference image, at its resolution."),
+]
+
+
+class DragonEnergyAppearance(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="DragonEnergyAppearance",
+            display_name="Dragon Energy: Replace Appearance",
+            category=CATEGORY,
+            description=(
+                "Adds an appearance-replacement term: the object under 'mask' takes the look of the reference "
+                "image's masked object (mean decoder features), the rest stays. For steps 0-35 the self-attention "
+                "reads the base's background and the reference's object. No image-prompt encoder is used, so the "
+                "official code's image-token leak into the text attention (quirk Q3) cannot occur."),
+            inputs=[
+                MemoryBank.Input("bank", tooltip="Memory bank of the image to edit."),
+                io.Mask.Input("mask", tooltip="The object to restyle, at the image's resolution."),
+                *COMMON,
+                io.Float.Input("w_edit", default=3.5, min=0.0, max=100.0, step=0.1, tooltip="Weight of E_edit."),
+                io.Float.Input("w_content", default=5.0, min=0.0, max=100.0, step=0.1,
+                               tooltip="Weight of E_content outside the object."),
+                Energy.Input("energy", optional=True, tooltip="Optional upstream edit to extend."),
+            ],
+            outputs=[Energy.Output("energy_out", display_name="energy", tooltip="The edit with this term added.")],
+        )
+
+    @classmethod
+    def execute(cls, *, bank, mask, reference_bank, reference_mask, w_edit, w_content, energy=None):
+        edit = chain(energy)
+        _same_source(bank, reference_bank)
+        _, target = _grid_mask(mask, "mask", bank)
+        _, source = _grid_mask(reference_mask, "reference_mask", reference_bank)
+        term = TwoImageTerm(bank, reference_bank, target, source, w_edit, w_content)
+        return io.NodeOutput(edit.then(term), ui=ui.PreviewText("appearance: reference object -> masked object"))
+
+
+class DragonEnergyPaste(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="DragonEnergyPaste",
+            display_name="Dragon Energy: Paste Object",
+            category=CATEGORY,
+            description=(
+                "Adds an object-pasting term: the reference image's masked object is pasted into this image, "
+                "moved by (dx, dy) and scaled about its own centre, and blended by per-pixel feature "
+                "correspondence. The initial latent takes the reference's inverted noise at the target; mask and "
+                "latent offsets come from one geometry, so they always agree (quirk Q11)."),
+            inputs=[
+                MemoryBank.Input("bank", tooltip="Memory bank of the background image."),
+                *COMMON,
+                io.Int.Input("dx", default=0, min=-8192, max=8192, tooltip="Horizontal offset of the pasted object "
+                             "from where it is on the reference, in image pixels."),
+                io.Int.Input("dy", default=0, min=-8192, max=8192, tooltip="Vertical offset, in image pixels."),
+                io.Float.Input("scale", default=1.0, min=0.1, max=4.0, step=0.05,
+                               tooltip="Resize the object about its own centre."),
+                io.Float.Input("w_edit", default=4.0, min=0.0, max=100.0, step=0.1, tooltip="Weight of E_edit."),
+                io.Float.Input("w_content", default=6.0, min=0.0, max=100.0, step=0.1,
+                               tooltip="Weight of E_content outside the pasted object."),
+                Energy.Input("energy", optional=True, tooltip="Optional upstream edit to extend."),
+            ],
+            outputs=[Energy.Output("energy_out", display_name="energy", tooltip="The edit with this term added.")],
+        )
+
+    @classmethod
+    def execute(cls, *, bank, reference_bank, reference_mask, dx, dy, scale, w_edit, w_content, energy=None):
+        edit = chain(energy)
+        _same_source(bank, reference_bank)
+        if not 0.1 <= scale <= 4.0:
+            raise InputError(f"scale: {scale} is outside 0.1..4.")
+        m, source = _grid_mask(reference_mask, "reference_mask", reference_bank)
+        cell = m.shape[1] / source.shape[1]  # image pixels per matching cell
+        cy, cx = geometry.centroid(m > 0.5)
+        grid = geometry.move(source, dy / cell, dx / cell, scale, (cy / cell, cx / cell))
+        lat_src = geometry.resize_mask(m, tuple(s // 2 for s in source.shape))
+        if not bool(grid.target.any()) or not bool(lat_src.any()):
+            raise InputError("dx/dy: the pasted object lands entirely outside the image; use a smaller offset.")
+        lat = geometry.move(lat_src, dy / (2 * cell), dx / (2 * cell), scale, (cy / (2 * cell), cx / (2 * cell)))
+        term = TwoImageTerm(bank, reference_bank, grid.target, source, w_edit, w_content, grid, lat, 1500 * 0.04)
+        return io.NodeOutput(edit.then(term), ui=ui.PreviewText(f"paste at ({dx}, {dy}) px, scale {scale:g}"))
