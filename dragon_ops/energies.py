@@ -4,7 +4,7 @@ Features are lists (one per decoder layer) of (C, h, w) tensors on the matching
 grid; masks and index pairs come from ``geometry``. Energies have the paper's
 shape E = w / (1 + 4 S) (alpha 1, beta 4), with S either the raw cosine
 similarity or s01 = (1 + cos) / 2, exactly as each official term uses it.
-Everything is computed in float32 (quirk Q21).
+Everything is computed in at least float32 (quirk Q21).
 
 Raw-cosine terms are singular at mean cos = -0.25; the denominator is clamped at
 ``DENOM_MIN`` so that a pathological feature map gives a large finite energy, never
@@ -22,9 +22,14 @@ DENOM_MIN = 0.05
 EPS = 1e-8
 
 
+def wide(t: torch.Tensor) -> torch.Tensor:
+    """At least float32 (half-precision features are widened; float64 stays float64)."""
+    return t.to(torch.promote_types(t.dtype, torch.float32))
+
+
 def cos(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Cosine similarity over channels: a, b are (C, N) -> (N,)."""
-    return F.cosine_similarity(a.float(), b.float(), dim=0, eps=EPS)
+    return F.cosine_similarity(wide(a), wide(b), dim=0, eps=EPS)
 
 
 def s01(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -83,8 +88,8 @@ def move_content(cur: list[torch.Tensor], ref: list[torch.Tensor], untouched: to
         if v.numel():
             total = total + w.layer * w.contrast * s01(fc[:, v], fr[:, v]).mean()
             if r_m.numel():
-                mean_cur = fc[:, v].float().mean(1, keepdim=True)
-                mean_ref = fr[:, r_m].float().mean(1, keepdim=True)
+                mean_cur = wide(fc[:, v]).mean(1, keepdim=True)
+                mean_ref = wide(fr[:, r_m]).mean(1, keepdim=True)
                 total = total + inverse_energy(w.inpaint, s01(mean_cur, mean_ref)[0])
     return total
 
@@ -145,8 +150,8 @@ def appearance_edit(cur: list[torch.Tensor], ref: list[torch.Tensor], base_regio
     r_idx = torch.nonzero(ref_region.flatten(), as_tuple=True)[0]
     total = cur[0].new_zeros((), dtype=torch.float32)
     for c, r in zip(cur, ref):
-        mc = flat(c)[:, b].float().mean(1, keepdim=True)
-        mr = flat(r)[:, r_idx].float().mean(1, keepdim=True)
+        mc = wide(flat(c)[:, b]).mean(1, keepdim=True)
+        mr = wide(flat(r)[:, r_idx]).mean(1, keepdim=True)
         total = total + inverse_energy(weight, s01(mc, mr)[0])
     return total
 

@@ -146,3 +146,36 @@ def test_bad_inputs_name_the_input(model):
     other_size = bank_of(model, 8, 12, seed=4)
     with pytest.raises(InputError, match=r"^reference_bank has latent size \(4, 8, 12\), the base bank \(4, 8, 8\)"):
         appearance(bank, other_size, box_mask(64, 64, 8, 24, 8, 24), box_mask(64, 96, 8, 24, 8, 24))
+
+
+@pytest.mark.parametrize("mode", ["appearance", "paste"])
+def test_bank_attention_reads_the_reference_only_inside_its_mask(model, mode):
+    """Perturbing the reference bank's stored hidden states outside the reference mask leaves the result
+    bit-identical; perturbing them inside changes it. (The reference *features* come from a UNet forward over the
+    whole reference latent, whose receptive field is global, so the image itself is read everywhere.)"""
+    import dataclasses
+
+    from dragon_drag_edit.dragon_ops import geometry
+
+    bank, ref = bank_of(model, seed=0), bank_of(model, seed=1)
+    mask, ref_mask = box_mask(64, 64, 16, 40, 16, 40), box_mask(64, 64, 8, 32, 8, 32)
+    inside = geometry.resize_mask(ref_mask[0], (8, 8))
+
+    def perturbed(where_inside: bool):
+        hidden = {}
+        for layer in ref.layers:
+            h, w = -(-8 // layer.factor), -(-8 // layer.factor)
+            sel = geometry.token_mask(inside, (h, w))
+            sel = sel if where_inside else ~sel
+            t = ref.hidden[layer.key].clone()
+            t[:, :, sel] += 0.5
+            hidden[layer.key] = t
+        return dataclasses.replace(ref, hidden=hidden)
+
+    def run(r):
+        energy = appearance(bank, r, mask, ref_mask) if mode == "appearance" else paste(bank, r, ref_mask)
+        return sample(model, bank, energy, **FAST)[0]
+
+    base = run(ref)
+    assert torch.equal(base, run(perturbed(False)))
+    assert (base - run(perturbed(True))).abs().max() > 1e-4
