@@ -2,10 +2,14 @@
 PY := .dev/venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint train-toy clean-env
+.PHONY: setup demo test lint train-toy clean-env
 
 setup:
 	@bash .ci/setup_env.sh
+
+# A move and a point drag on built-in scenes with the project's small model; prints where the PNGs are.
+demo: setup
+	$(PY) bench/run.py demo
 
 test: setup lint
 	$(PY) -m pytest $(PYTEST_ARGS)
