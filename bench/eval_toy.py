@@ -7,6 +7,7 @@ Prints the figures that go into bench/MODEL_CARD.md. The tests call the same fun
 from __future__ import annotations
 
 import argparse
+import time
 
 import comfy.k_diffusion.sampling
 import comfy.samplers
@@ -104,7 +105,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--samples", type=int, default=64)
     ap.add_argument("--scenes", type=int, default=20)
     a = ap.parse_args(argv)
+    t0 = time.perf_counter()
     model = toy_model.load_model(a.weights)
+    print(f"load: {time.perf_counter() - t0:.2f} s")
     imgs = sample(model, a.samples)
     share = valid_share(imgs, generator_ranges())
     print(f"samples: {share:.0%} of {a.samples} inside the generator's ranges")
