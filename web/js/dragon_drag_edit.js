@@ -1,7 +1,10 @@
 // Dragon Drag Edit frontend extension: shows each node's text report (bank size, saved path) on the node.
 import { app } from "../../scripts/app.js";
 
-const NODES = new Set(["DDIMInvertToMemoryBank", "DragonMemoryBankSave", "DragonMemoryBankLoad"]);
+const NODES = new Set([
+  "DDIMInvertToMemoryBank", "DragonMemoryBankSave", "DragonMemoryBankLoad", "DragonEnergyMove", "DragonEnergyDrag",
+  "DragonEnergyLandmarks", "DragonEnergyAppearance", "DragonEnergyPaste", "DragonGuidedSampler",
+]);
 
 function showReport(node, text) {
   let widget = node.widgets?.find((w) => w.name === "dragon_report");
