@@ -39,13 +39,17 @@ def eps_at(model: Callable, z: torch.Tensor, sigma: float, extra_args: dict) -> 
 
 @torch.no_grad()
 def sample_ddim_inversion(model, x, sigmas, extra_args=None, callback=None, disable=None, recorder=None,
-                          latents_out=None):
+                          latents_out=None, refine: int = 0):
     """k-diffusion style sampler function for ``comfy.samplers.KSAMPLER``.
 
     ``sigmas`` is the increasing ladder of ``DdimSchedule.inversion_sigmas()``;
     ``x`` is the clean latent, taken to sit at sigmas[0]. Appends every L[k]
     (in sigma space) to ``latents_out`` and records the bank with ``recorder``.
     Returns x at sigmas[-1].
+
+    ``refine`` > 0 adds fixed-point iterations x_{j+1} = x_j + (s_{j+1} - s_j) eps(x_{j+1}, s_{j+1}), which make
+    each step the exact inverse of the DDIM (Euler) step that sampling takes back (an addition to the spec; the
+    idea follows fixed-point / "ReNoise"-style inversion). The bank keeps the spec's first evaluation.
     """
     extra_args = {} if extra_args is None else extra_args
     n = len(sigmas) - 1
@@ -59,7 +63,11 @@ def sample_ddim_inversion(model, x, sigmas, extra_args=None, callback=None, disa
         z = x / (1.0 + sig[j] ** 2) ** 0.5
         eps = eps_at(model, z, sig[j + 1], args)
         x0 = x - sig[j] * eps
-        x = x0 + sig[j + 1] * eps
+        x_next = x0 + sig[j + 1] * eps
+        for _ in range(refine):
+            den = model(x_next, x.new_full((x.shape[0],), sig[j + 1]), **extra_args)
+            x_next = x + (sig[j + 1] - sig[j]) * (x_next - den) / sig[j + 1]
+        x = x_next
         if latents_out is not None:
             latents_out.append(x.clone())
         if callback is not None:
@@ -68,7 +76,7 @@ def sample_ddim_inversion(model, x, sigmas, extra_args=None, callback=None, disa
 
 
 def invert_to_bank(model_patcher, latent: torch.Tensor, conditioning: list, schedule, dtype: torch.dtype,
-                   device: torch.device, fingerprint: str, callback=None):
+                   device: torch.device, fingerprint: str, callback=None, refine: int = 0):
     """Invert ``latent`` (LATENT space, batch 1) with DDIM on a clone of ``model_patcher``.
 
     Returns (x_T in LATENT space, MemoryBank). The caller's MODEL is not touched.
@@ -84,7 +92,8 @@ def invert_to_bank(model_patcher, latent: torch.Tensor, conditioning: list, sche
     recorder = BankRecorder(frozenset(layer.key for layer in umap.bank_layers), dtype, device)
     latents: list[torch.Tensor] = []
     sampler = comfy.samplers.KSAMPLER(sample_ddim_inversion,
-                                      extra_options={"recorder": recorder, "latents_out": latents})
+                                      extra_options={"recorder": recorder, "latents_out": latents,
+                                                     "refine": refine})
     guider = comfy.samplers.CFGGuider(m)
     guider.set_conds(conditioning, conditioning)
     guider.set_cfg(1.0)  # cond only: sampling_function skips the uncond pass at cfg 1

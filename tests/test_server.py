@@ -29,7 +29,7 @@ def invert_graph(image, steps=4, save_name="from_server"):
         "4": {"class_type": "VAEEncode", "inputs": {"pixels": ["3", 0], "vae": ["1", 2]}},
         "5": {"class_type": "DDIMInvertToMemoryBank", "inputs": {
             "model": ["1", 0], "latent": ["4", 0], "conditioning": ["2", 0], "steps": steps,
-            "bank_precision": "fp16", "bank_device": "cpu"}},
+            "bank_precision": "fp16", "bank_device": "cpu", "refine": 1}},
         "6": {"class_type": "DragonMemoryBankSave", "inputs": {"bank": ["5", 1], "name": save_name}},
     }
 
@@ -142,7 +142,7 @@ def test_every_mode_workflow(server, image, mode):
         "22": {"class_type": "VAEEncode", "inputs": {"pixels": ["20", 0], "vae": ["1", 2]}},
         "21": {"class_type": "DDIMInvertToMemoryBank", "inputs": {
             "model": ["1", 0], "latent": ["22", 0], "conditioning": ["2", 0], "steps": 5, "bank_precision": "fp16",
-            "bank_device": "cpu"}},
+            "bank_device": "cpu", "refine": 1}},
         "30": MODES[mode],
         "10": {"class_type": "DragonGuidedSampler", "inputs": {
             "model": ["1", 0], "positive": ["2", 0], "negative": ["9", 0], "bank": ["5", 1], "energy": ["30", 0],
