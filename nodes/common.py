@@ -60,6 +60,14 @@ def patch_summary(model) -> str:
 Energy = io.Custom("DRAGON_ENERGY")
 
 
+def energy_input():
+    return Energy.Input("energy", optional=True, tooltip="Optional upstream edit to extend.")
+
+
+def energy_output():
+    return Energy.Output("energy_out", display_name="energy", tooltip="The edit with this term added.")
+
+
 def mask_2d(mask: torch.Tensor, name: str, latent_hw: tuple[int, int]) -> torch.Tensor:
     """A ComfyUI MASK ([H, W] or [1, H, W]) as a float (H, W) tensor whose aspect ratio matches the latent's."""
     if not isinstance(mask, torch.Tensor) or mask.ndim not in (2, 3) or (mask.ndim == 3 and mask.shape[0] != 1):

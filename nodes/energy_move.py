@@ -5,7 +5,7 @@ from comfy_api.latest import io, ui
 
 from ..dragon_ops import energies, geometry, points
 from ..dragon_ops.terms import MoveTerm
-from .common import CATEGORY, Energy, InputError, MemoryBank, chain, mask_2d
+from .common import CATEGORY, InputError, MemoryBank, chain, energy_input, energy_output, mask_2d
 
 __all__ = ["DragonEnergyMove"]
 
@@ -71,9 +71,9 @@ class DragonEnergyMove(io.ComfyNode):
                                tooltip="Weight pulling the vacated area towards the reference region's look."),
                 io.Mask.Input("reference_mask", optional=True, tooltip="Optional: the region whose look "
                               "should fill the vacated area (default: the untouched background)."),
-                Energy.Input("energy", optional=True, tooltip="Optional upstream edit to extend."),
+                energy_input(),
             ],
-            outputs=[Energy.Output("energy_out", display_name="energy", tooltip="The edit with this term added.")],
+            outputs=[energy_output()],
         )
 
     @classmethod

@@ -6,7 +6,7 @@ from comfy_api.latest import io, ui
 
 from ..dragon_ops import energies, geometry, points
 from ..dragon_ops.terms import drag_term
-from .common import CATEGORY, Energy, InputError, MemoryBank, chain, check_points, mask_2d
+from .common import CATEGORY, InputError, MemoryBank, chain, check_points, energy_input, energy_output, mask_2d
 
 PoseKeypoint = io.Custom("POSE_KEYPOINT")
 
@@ -41,9 +41,9 @@ class DragonEnergyDrag(io.ComfyNode):
                                tooltip="Weight of E_content outside the editable region."),
                 io.Float.Input("w_inpaint", default=0.2, min=0.0, max=100.0, step=0.05,
                                tooltip="Contrast weight pushing each handle's old place away from its old look."),
-                Energy.Input("energy", optional=True, tooltip="Optional upstream edit to extend."),
+                energy_input(),
             ],
-            outputs=[Energy.Output("energy_out", display_name="energy", tooltip="The edit with this term added.")],
+            outputs=[energy_output()],
         )
 
     @classmethod
@@ -84,9 +84,9 @@ class DragonEnergyLandmarks(io.ComfyNode):
                 PoseKeypoint.Input("target_pose", optional=True, tooltip="POSE_KEYPOINT of the target face."),
                 io.Image.Input("image", optional=True, tooltip="The edited image, to place pixel coordinates "
                                "(not needed with POSE_KEYPOINT, which carries its canvas size)."),
-                Energy.Input("energy", optional=True, tooltip="Optional upstream edit to extend."),
+                energy_input(),
             ],
-            outputs=[Energy.Output("energy_out", display_name="energy", tooltip="The edit with this term added.")],
+            outputs=[energy_output()],
         )
 
     @classmethod

@@ -5,7 +5,7 @@ from comfy_api.latest import io, ui
 
 from ..dragon_ops import geometry, memory_bank
 from ..dragon_ops.terms import TwoImageTerm
-from .common import CATEGORY, Energy, InputError, MemoryBank, chain, mask_2d
+from .common import CATEGORY, InputError, MemoryBank, chain, energy_input, energy_output, mask_2d
 
 
 def _grid_mask(mask, name: str, bank):
@@ -50,9 +50,9 @@ class DragonEnergyAppearance(io.ComfyNode):
                 io.Float.Input("w_edit", default=3.5, min=0.0, max=100.0, step=0.1, tooltip="Weight of E_edit."),
                 io.Float.Input("w_content", default=5.0, min=0.0, max=100.0, step=0.1,
                                tooltip="Weight of E_content outside the object."),
-                Energy.Input("energy", optional=True, tooltip="Optional upstream edit to extend."),
+                energy_input(),
             ],
-            outputs=[Energy.Output("energy_out", display_name="energy", tooltip="The edit with this term added.")],
+            outputs=[energy_output()],
         )
 
     @classmethod
@@ -88,9 +88,9 @@ class DragonEnergyPaste(io.ComfyNode):
                 io.Float.Input("w_edit", default=4.0, min=0.0, max=100.0, step=0.1, tooltip="Weight of E_edit."),
                 io.Float.Input("w_content", default=6.0, min=0.0, max=100.0, step=0.1,
                                tooltip="Weight of E_content outside the pasted object."),
-                Energy.Input("energy", optional=True, tooltip="Optional upstream edit to extend."),
+                energy_input(),
             ],
-            outputs=[Energy.Output("energy_out", display_name="energy", tooltip="The edit with this term added.")],
+            outputs=[energy_output()],
         )
 
     @classmethod
