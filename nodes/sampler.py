@@ -18,7 +18,7 @@ from .common import CATEGORY, Energy, InputError, MemoryBank, chain, patch_summa
 log = logging.getLogger("dragon_drag_edit")
 
 
-def patched_clone(model, unet, guided: bool):
+def patched_clone(model, guided: bool):
     """A clone of the user's MODEL with the pack's hooks; the MODEL itself is never touched."""
     if guided and getattr(model, "is_dynamic", lambda: False)():
         try:  # upstream dynamic VRAM skips weight wrappers on small modules; use classic loading (untested here)
@@ -103,7 +103,7 @@ class DragonGuidedSampler(io.ComfyNode):
                                  energy=bool(edit.terms) and energy_scale > 0)
         h, w = bank.latent_shape[-2:]
         run = sampler.GuidedRun(plan, bank.schedule, steps, umap.tap_blocks, (2 * h, 2 * w), guidance_cap, seed)
-        m = patched_clone(model, unet, steps.energy)
+        m = patched_clone(model, steps.energy)
         guider = comfy.samplers.CFGGuider(m)
         guider.set_conds(positive, negative)
         guider.set_cfg(cfg)
