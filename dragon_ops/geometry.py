@@ -32,6 +32,17 @@ def to_latent_grid(grid_mask: torch.Tensor, factor: int) -> torch.Tensor:
     return F.max_pool2d(m, factor)[0, 0] > 0
 
 
+def isolate(latent: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """A copy of ``latent`` (..., h, w) with every cell the (H, W) pixel mask does not touch set to zero.
+
+    A cell is kept when any masked pixel falls in it. Inverting the isolated latent gives a memory bank
+    that depends on nothing outside the mask (this pack's addition, for the reference image of paste and
+    appearance: the spec's reference bank also carries the reference's background).
+    """
+    keep = F.adaptive_max_pool2d((mask.float() > 0.5).float()[None, None], latent.shape[-2:])[0, 0]
+    return latent * keep.to(latent)
+
+
 def centroid(mask: torch.Tensor) -> tuple[float, float]:
     """(y, x) centroid of a bool mask in cell units, cell centres at +0.5."""
     ys, xs = torch.nonzero(mask, as_tuple=True)

@@ -8,9 +8,9 @@ import comfy.utils
 import torch
 from comfy_api.latest import io, ui
 
-from ..dragon_ops import inversion, schedule, unet_map
+from ..dragon_ops import geometry, inversion, schedule, unet_map
 from ..dragon_ops.memory_bank import DTYPES
-from .common import CATEGORY, InputError, MemoryBank, check_latent_fits, patch_summary, single_latent, unet_of
+from .common import CATEGORY, InputError, MemoryBank, check_latent_fits, mask_2d, patch_summary, single_latent, unet_of
 
 log = logging.getLogger("dragon_drag_edit")
 
@@ -43,6 +43,10 @@ class DDIMInvertToMemoryBank(io.ComfyNode):
                 io.Int.Input("refine", default=1, min=0, max=5, tooltip="Fixed-point iterations per step that make "
                              "the inversion exactly undo DDIM sampling (each adds one UNet pass per step). 0 = the "
                              "paper's plain DDIM inversion; 1 cuts the reconstruction error about 4x."),
+                io.Mask.Input("isolate_mask", optional=True, tooltip="Optional, for the reference image of Paste "
+                              "or Appearance: its object mask. Latent cells the mask does not touch are zeroed "
+                              "before inversion, so the reference's background cannot reach the edit at all. "
+                              "Leave unconnected to invert the whole image (the paper's behaviour)."),
             ],
             outputs=[
                 io.Latent.Output("inverted", display_name="inverted latent",
@@ -54,7 +58,7 @@ class DDIMInvertToMemoryBank(io.ComfyNode):
 
     @classmethod
     def execute(cls, *, model, latent, conditioning, steps, bank_precision, bank_device,
-                refine=1) -> io.NodeOutput:
+                refine=1, isolate_mask=None) -> io.NodeOutput:
         unet = unet_of(model)
         samples = single_latent(latent)
         umap = unet_map.map_unet(unet)
@@ -67,6 +71,11 @@ class DDIMInvertToMemoryBank(io.ComfyNode):
             raise InputError(f"refine: must be 0..5 (got {refine}).")
         if bank_precision not in DTYPES:
             raise InputError(f"bank_precision: '{bank_precision}' is not one of {list(DTYPES)}.")
+        if isolate_mask is not None:
+            m = mask_2d(isolate_mask, "isolate_mask", tuple(samples.shape[-2:]))
+            if not bool((m > 0.5).any()):
+                raise InputError("isolate_mask: is empty; connect the reference object's mask, or disconnect it.")
+            samples = geometry.isolate(samples, m)
         ms = model.get_model_object("model_sampling")
         if steps > ms.sigmas.shape[0]:
             raise InputError(f"steps: {steps} exceeds the model's {ms.sigmas.shape[0]} training timesteps.")
