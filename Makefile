@@ -2,7 +2,7 @@
 PY := .dev/venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint train-toy clean-env
+.PHONY: setup demo test lint bench train-toy clean-env
 
 setup:
 	@bash .ci/setup_env.sh
@@ -16,6 +16,10 @@ test: setup lint
 
 lint: setup
 	$(PY) -m ruff check .
+
+# ShapesDrag benchmark: every mode, the copy-paste baseline and the ablations (about 15-20 min on 2 CPU cores).
+bench: setup
+	$(PY) bench/run.py shapesdrag
 
 # Retrain the Shapes32 toy model from scratch (about 90 min on 2 CPU cores).
 train-toy: setup

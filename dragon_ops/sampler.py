@@ -27,6 +27,14 @@ from .schedule import DdimSchedule
 RUN_KEY = "dragon_run"
 
 
+@dataclasses.dataclass(frozen=True)
+class Ablation:
+    """Parts of the method that the benchmark switches off; the defaults are the method."""
+
+    bank_attention: bool = True  # self-attention reads the memory bank
+    taps: tuple[int, ...] | None = None  # which of the UNet's feature taps the energies use (None: all)
+
+
 @dataclasses.dataclass
 class GuidedRun:
     """Everything one guided sampling run needs, and what it measures."""
@@ -44,6 +52,7 @@ class GuidedRun:
     cond: list | None = None
     ref_cache: dict = dataclasses.field(default_factory=dict)
     grad_plan: Plan | None = None
+    bank_attention: bool = True
 
     @property
     def layers(self) -> dict:
@@ -131,7 +140,7 @@ def sample_guided(model, x, sigmas, extra_args=None, callback=None, disable=None
     for k in range(len(sig) - 1):
         i, sigma, sigma_next = start + k, sig[k], sig[k + 1]
         repeats = run.steps.repeats(i)
-        rule = run.plan.attention(i, run.steps.bank_from)
+        rule = run.plan.attention(i, run.steps.bank_from) if run.bank_attention else None
         state = BankState(reader=rule[1], layers=run.layers, mode=rule[0], step=i) if rule is not None else None
         for r in range(repeats):
             args = with_state(extra_args, state)

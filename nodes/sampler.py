@@ -82,42 +82,54 @@ class DragonGuidedSampler(io.ComfyNode):
     @classmethod
     def execute(cls, *, model, positive, negative, bank, seed, cfg, energy_scale, preset, start_step, guidance_until,
                 bank_start_step, guidance_cap, energy=None) -> io.NodeOutput:
-        unet = unet_of(model)
-        edit = chain(energy)
-        if preset not in presets.PRESETS:
-            raise InputError(f"preset: '{preset}' is not one of {list(presets.PRESETS)}.")
-        n = bank.schedule.steps
-        if not 0 <= start_step < n:
-            raise InputError(f"start_step: must be below the bank's {n} steps (got {start_step}).")
-        fp = unet_map.fingerprint(unet, model.model.model_config.unet_config, patch_summary(model))
-        try:
-            memory_bank.check_matches(bank, fp, what="bank")
-            for term in edit.terms:
-                memory_bank.check_same_source(bank, term.bank, what="energy's bank")
-        except memory_bank.BankError as e:
-            raise InputError(str(e)) from e
-        edit = Edit(tuple(dataclasses.replace(t, strength=t.strength * energy_scale) for t in edit.terms))
-        plan = compose(edit, bank)
-        umap = unet_map.map_unet(unet)
-        steps = presets.StepPlan(presets.PRESETS[preset], n, start_step, guidance_until, bank_start_step,
-                                 energy=bool(edit.terms) and energy_scale > 0)
-        h, w = bank.latent_shape[-2:]
-        run = sampler.GuidedRun(plan, bank.schedule, steps, umap.tap_blocks, (2 * h, 2 * w), guidance_cap, seed)
-        m = patched_clone(model, steps.energy)
-        guider = comfy.samplers.CFGGuider(m)
-        guider.set_conds(positive, negative)
-        guider.set_cfg(cfg)
-        init = plan.initial_latent(bank.latent_at(start_step), start_step)
-        pbar = comfy.utils.ProgressBar(n - start_step)
-
-        def progress(i, denoised, x, total):
-            comfy.model_management.throw_exception_if_processing_interrupted()
-            pbar.update_absolute(i + 1, total)
-
-        ksampler = comfy.samplers.KSAMPLER(sampler.sample_guided, extra_options={"run": run})
-        out = guider.sample(torch.zeros_like(init), init, ksampler, bank.schedule.sampling_sigmas(start_step),
-                            callback=progress, disable_pbar=True, seed=seed)
-        out = torch.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
-        text = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in run.counts.items())
+        out, counts = edit_latent(model, positive, negative, bank, chain(energy), seed=seed, cfg=cfg,
+                                  energy_scale=energy_scale, preset=preset, start_step=start_step,
+                                  guidance_until=guidance_until, bank_start_step=bank_start_step,
+                                  guidance_cap=guidance_cap)
+        text = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items())
         log.info("DragonGuidedSampler: %s", text)
         return io.NodeOutput({"samples": out}, ui=ui.PreviewText(f"UNet passes: {text}"))
+
+
+def edit_latent(model, positive, negative, bank, edit: Edit, *, seed, cfg, energy_scale, preset, start_step,
+                guidance_until, bank_start_step, guidance_cap,
+                ablation: sampler.Ablation = sampler.Ablation()) -> tuple[torch.Tensor, dict[str, int]]:
+    """The sampler node's work: validate, compose the edit, sample. Returns the latent and the UNet pass counts.
+    ``ablation`` switches parts of the method off (the benchmark's ablations); the default is the method."""
+    unet = unet_of(model)
+    if preset not in presets.PRESETS:
+        raise InputError(f"preset: '{preset}' is not one of {list(presets.PRESETS)}.")
+    n = bank.schedule.steps
+    if not 0 <= start_step < n:
+        raise InputError(f"start_step: must be below the bank's {n} steps (got {start_step}).")
+    fp = unet_map.fingerprint(unet, model.model.model_config.unet_config, patch_summary(model))
+    try:
+        memory_bank.check_matches(bank, fp, what="bank")
+        for term in edit.terms:
+            memory_bank.check_same_source(bank, term.bank, what="energy's bank")
+    except memory_bank.BankError as e:
+        raise InputError(str(e)) from e
+    edit = Edit(tuple(dataclasses.replace(t, strength=t.strength * energy_scale) for t in edit.terms))
+    plan = compose(edit, bank)
+    umap = unet_map.map_unet(unet)
+    steps = presets.StepPlan(presets.PRESETS[preset], n, start_step, guidance_until, bank_start_step,
+                             energy=bool(edit.terms) and energy_scale > 0)
+    h, w = bank.latent_shape[-2:]
+    taps = umap.tap_blocks if ablation.taps is None else tuple(umap.tap_blocks[k] for k in ablation.taps)
+    run = sampler.GuidedRun(plan, bank.schedule, steps, taps, (2 * h, 2 * w), guidance_cap, seed,
+                            bank_attention=ablation.bank_attention)
+    m = patched_clone(model, steps.energy)
+    guider = comfy.samplers.CFGGuider(m)
+    guider.set_conds(positive, negative)
+    guider.set_cfg(cfg)
+    init = plan.initial_latent(bank.latent_at(start_step), start_step)
+    pbar = comfy.utils.ProgressBar(n - start_step)
+
+    def progress(i, denoised, x, total):
+        comfy.model_management.throw_exception_if_processing_interrupted()
+        pbar.update_absolute(i + 1, total)
+
+    ksampler = comfy.samplers.KSAMPLER(sampler.sample_guided, extra_options={"run": run})
+    out = guider.sample(torch.zeros_like(init), init, ksampler, bank.schedule.sampling_sigmas(start_step),
+                        callback=progress, disable_pbar=True, seed=seed)
+    return torch.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0), dict(run.counts)
