@@ -5,9 +5,10 @@ feature taps) and decoder self-attention layers (the memory bank).
 """
 from __future__ import annotations
 
-import math
-
 import torch
+
+from dragon_drag_edit.bench import sd15_random
+from dragon_drag_edit.bench.sd15_random import init_weights_
 
 BASE_UNET = {
     "use_checkpoint": False, "image_size": 32, "use_spatial_transformer": True, "legacy": False,
@@ -25,20 +26,6 @@ FAMILIES = {
                       "transformer_depth": [0, 2, 2], "transformer_depth_output": [0, 0, 2, 2, 2, 2],
              "num_head_channels": 16}, 64),
 }
-
-
-@torch.no_grad()
-def init_weights_(module: torch.nn.Module, seed: int) -> None:
-    g = torch.Generator().manual_seed(seed)
-    for name, t in sorted(module.state_dict(keep_vars=True).items()):
-        if not torch.is_floating_point(t):
-            continue
-        if name.endswith("weight") and t.ndim >= 2:
-            t.copy_(torch.randn(t.shape, generator=g) / math.sqrt(t[0].numel()))
-        elif name.endswith("weight"):
-            t.copy_(1.0 + 0.05 * torch.randn(t.shape, generator=g))
-        else:
-            t.copy_(0.02 * torch.randn(t.shape, generator=g))
 
 
 def tiny_unet_model(family: str = "sd15", seed: int = 0):
@@ -87,23 +74,9 @@ def conds_for(model, seed: int = 1, tokens: int = 7) -> tuple[list, list]:
     return one(), one()
 
 
-SD15_FULL_UNET = {
-    "use_checkpoint": False, "image_size": 32, "use_spatial_transformer": True, "legacy": False,
-    "adm_in_channels": None, "in_channels": 4, "out_channels": 4, "model_channels": 320,
-    "num_res_blocks": [2, 2, 2, 2], "channel_mult": [1, 2, 4, 4],
-    "transformer_depth": [1, 1, 1, 1, 1, 1, 0, 0], "transformer_depth_output": [1] * 9 + [0] * 3,
-    "transformer_depth_middle": 1, "use_linear_in_transformer": False, "context_dim": 768,
-    "use_temporal_resblock": False, "use_temporal_attention": False,
-}
-
-
 def sd15_structure():
     """The full-size SD1.5 UNet on the meta device: its structure, with no weights allocated."""
-    import comfy.supported_models
-
-    cfg = comfy.supported_models.SD15(dict(SD15_FULL_UNET))
-    cfg.set_inference_dtype(torch.float16, None)
-    return cfg.get_model({}, "", device=torch.device("meta")).diffusion_model
+    return sd15_random.base_model(torch.device("meta"), torch.float16).diffusion_model
 
 
 def tiny_flux():

@@ -1,0 +1,171 @@
+"""Cost of one move edit against a plain sampling pass, on the same model, latent and machine, in one run.
+
+    python bench/run.py perf                                   # Shapes32, 32x32, CPU (make perf)
+    python bench/run.py perf --model sd15 --size 512 --device cuda --dtype fp16 --json out.json   # GPU script
+    python bench/run.py perf --model sd15 --channels 32 --size 64 --steps 6                          # CI size
+
+(a) ComfyUI's own KSampler node: 50-step DDIM ("normal" schedule), CFG, denoise 1.0, on the image's latent.
+(b) a whole move edit: DDIMInvertToMemoryBank, DragonEnergyMove, DragonGuidedSampler, for each schedule preset.
+Reported per phase: UNet forwards in single-image passes (full / guidance-truncated), backward passes, wall time,
+peak RSS (and peak CUDA memory on a GPU), bank bytes, and every figure as a ratio to (a).
+"sd15" is the full-size SD1.5 UNet architecture with random weights (speed does not depend on the weights);
+``--channels`` shrinks its width for a CPU smoke run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+
+import comfy.patcher_extension
+import nodes as comfy_nodes
+import psutil
+import torch
+
+from ..dragon_ops import features, presets
+from ..nodes.energy_move import DragonEnergyMove
+from ..nodes.inversion import DDIMInvertToMemoryBank
+from ..nodes.sampler import edit_latent
+from . import sd15_random, toy_model
+from .move_eval import MOVE_WEIGHTS, TOY_SAMPLER
+
+PAPER_SAMPLER = {"seed": 0, "cfg": 4.0, "energy_scale": 1.0, "start_step": 0, "guidance_until": 30,
+                 "bank_start_step": 5, "guidance_cap": 0.0}
+KEY = "dragon_perf"
+
+
+class Meter:
+    """Counts UNet forwards (single-image passes) through an APPLY_MODEL wrapper, and samples peak RSS."""
+
+    def __init__(self, device: torch.device):
+        self.device, self.counts, self.peak, self._stop = device, {}, 0, threading.Event()
+
+    def wrapper(self, executor, x, t, *args, **kw):
+        opts = kw.get("transformer_options") or (args[3] if len(args) > 3 else {}) or {}
+        kind = "guidance_forwards" if opts.get(features.TAP_KEY) is not None else "full_forwards"
+        self.counts[kind] = self.counts.get(kind, 0) + int(x.shape[0])
+        return executor(x, t, *args, **kw)
+
+    def _poll(self):
+        proc = psutil.Process()
+        while not self._stop.is_set():
+            self.peak = max(self.peak, proc.memory_info().rss)
+            time.sleep(0.005)
+
+    def phase(self, name: str, fn, results: dict):
+        self.counts, self.peak, self._stop = {}, psutil.Process().memory_info().rss, threading.Event()
+        poller = threading.Thread(target=self._poll, daemon=True)
+        poller.start()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        t0 = time.perf_counter()
+        extra = fn() or {}
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - t0
+        self._stop.set()
+        poller.join()
+        row = {"full_forwards": 0, "guidance_forwards": 0, "backwards": 0, **self.counts, **extra,
+               "seconds": seconds, "peak_rss_bytes": self.peak}
+        if self.device.type == "cuda":
+            row["peak_cuda_bytes"] = torch.cuda.max_memory_allocated()
+        results[name] = row
+
+
+def build(a) -> tuple:
+    """(MODEL, positive, negative, latent, object mask) for the chosen model."""
+    if a.model == "shapes32":
+        model = toy_model.load_model()
+        cond = toy_model.null_conditioning()
+        return model, cond, cond, torch.zeros(1, 3, 32, 32), a.cfg if a.cfg is not None else 1.0
+    model = sd15_random.model(torch.device(a.device), sd15_random.DTYPES[a.dtype], a.channels)
+    pos, neg = sd15_random.conds(a.device)
+    cfg = a.cfg if a.cfg is not None else 4.0
+    return model, pos, neg, torch.randn(1, 4, a.size // 8, a.size // 8, generator=torch.Generator().manual_seed(0)), cfg
+
+
+def run(a) -> dict:
+    device = torch.device(a.device)
+    model, pos, neg, latent, cfg = build(a)
+    meter = Meter(device)
+    model = model.clone()
+    model.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, KEY, meter.wrapper)
+    h, w = latent.shape[-2:]
+    mask = torch.zeros(1, 8 * h, 8 * w) if a.model == "sd15" else torch.zeros(1, h, w)
+    mask[:, mask.shape[1] // 4: mask.shape[1] // 2, mask.shape[2] // 4: mask.shape[2] // 2] = 1.0
+    dx = mask.shape[2] // 8
+    settings = {**(TOY_SAMPLER if a.model == "shapes32" else PAPER_SAMPLER), "cfg": cfg}
+    settings.update({k: presets.at(settings[k], a.steps) for k in ("start_step", "guidance_until", "bank_start_step")})
+    results, state = {}, {}
+
+    def plain():
+        comfy_nodes.common_ksampler(model, 0, a.steps, cfg, "ddim", "normal", pos, neg, {"samples": latent},
+                                    denoise=1.0, disable_noise=False)
+
+    def invert():
+        _, state["bank"] = DDIMInvertToMemoryBank.execute(model=model, latent={"samples": latent}, conditioning=pos,
+                                                          steps=a.steps, bank_precision=a.bank, bank_device="cpu",
+                                                          refine=a.refine).args
+        return {"bank_bytes": state["bank"].nbytes()}
+
+    def guided(preset):
+        def go():
+            bank = state["bank"]
+            (energy,) = DragonEnergyMove.execute(bank=bank, mask=mask, dx=dx, dy=0, scale=1.0, arrow="",
+                                                 **MOVE_WEIGHTS).args
+            _, counts = edit_latent(model, pos, neg, bank, energy, **{**settings, "preset": preset})
+            return {"backwards": counts["backwards"]}
+        return go
+
+    with torch.inference_mode():  # as ComfyUI runs nodes
+        meter.phase("(a) plain KSampler", plain, results)
+        meter.phase("inversion", invert, results)
+        for preset in ("DragonDiffusion", "DiffEditor"):
+            meter.phase(f"guided, {preset}", guided(preset), results)
+    return results
+
+
+def report(results: dict, a) -> str:
+    base = results["(a) plain KSampler"]
+    lines = [f"model {a.model}, {a.size}x{a.size}, {a.steps} steps, {a.device} {a.dtype}, bank {a.bank}, "
+             f"refine {a.refine}",
+             "| phase | UNet fwd full | fwd truncated | bwd | seconds | x (a) time | peak RSS MiB |",
+             "|---|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        lines.append(f"| {name} | {r['full_forwards']} | {r['guidance_forwards']} | {r['backwards']} | "
+                     f"{r['seconds']:.2f} | {r['seconds'] / base['seconds']:.2f} | {r['peak_rss_bytes'] / 2**20:.0f} |")
+    inv = results["inversion"]
+    for preset in ("DragonDiffusion", "DiffEditor"):
+        g = results[f"guided, {preset}"]
+        ratio = (inv["seconds"] + g["seconds"]) / base["seconds"]
+        lines.append(f"whole edit ({preset}, inversion included): {ratio:.2f}"
+                     f"x the time of (a); {inv['full_forwards'] + g['full_forwards']} full + {g['guidance_forwards']} "
+                     f"truncated forwards + {g['backwards']} backwards vs {base['full_forwards']} full forwards")
+    lines.append(f"bank: {inv['bank_bytes']:,} bytes ({inv['bank_bytes'] / 2**30:.3f} GiB)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--model", choices=["shapes32", "sd15"], default="shapes32")
+    ap.add_argument("--size", type=int, default=512, help="sd15 image size in pixels (Shapes32 is always 32)")
+    ap.add_argument("--channels", type=int, default=320, help="sd15 model_channels (320 = the real width)")
+    ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", choices=list(sd15_random.DTYPES), default="fp32")
+    ap.add_argument("--bank", default="fp16", help="bank_precision of the inversion")
+    ap.add_argument("--refine", type=int, default=1)
+    ap.add_argument("--cfg", type=float, default=None)
+    ap.add_argument("--json", default="")
+    a = ap.parse_args(argv)
+    if a.model == "shapes32":
+        a.size = 32
+    results = run(a)
+    print(report(results, a))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"args": vars(a), "device_name": torch.cuda.get_device_name() if a.device.startswith("cuda")
+                       else "cpu", "results": results}, f, indent=1)
+    return results

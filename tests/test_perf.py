@@ -1,0 +1,25 @@
+"""The perf command (bench/perf.py) at CI size: the SD1.5 architecture, narrowed, on the CPU. Its pass counts and
+bank bytes are deterministic and are asserted; its times are reported, never asserted."""
+import torch
+
+from dragon_drag_edit.bench import perf, sd15_random
+from dragon_drag_edit.dragon_ops import memory_bank, presets, unet_map
+
+STEPS = 6
+
+
+def test_perf_counts_and_bank_bytes_at_ci_size(capsys):
+    results = perf.main(["--model", "sd15", "--channels", "32", "--size", "64", "--steps", str(STEPS)])
+    assert "x (a) time" in capsys.readouterr().out
+    plain, inv = results["(a) plain KSampler"], results["inversion"]
+    assert (plain["full_forwards"], plain["guidance_forwards"], plain["backwards"]) == (2 * STEPS, 0, 0)  # CFG
+    assert (inv["full_forwards"], inv["backwards"]) == (2 * STEPS, 0)  # refine=1: two passes per step
+    for name in ("DragonDiffusion", "DiffEditor"):
+        plan = presets.StepPlan(presets.PRESETS[name], STEPS, 0, presets.at(30, STEPS), presets.at(5, STEPS), True)
+        got = {k: results[f"guided, {name}"][k] for k in ("full_forwards", "guidance_forwards", "backwards")}
+        assert got == plan.expected_passes(cfg_batch=2)
+    unet = sd15_random.base_model(torch.device("meta"), torch.float16, 32).diffusion_model
+    layers = unet_map.map_unet(unet).bank_layers
+    hidden = memory_bank.hidden_nbytes(layers, STEPS, 1, 8, 8, 2)
+    assert inv["bank_bytes"] == hidden + (STEPS + 1) * 4 * 8 * 8 * 4  # fp16 hidden states + fp32 latents
+    assert all(r["seconds"] > 0 and r["peak_rss_bytes"] > 0 for r in results.values())
