@@ -14,6 +14,8 @@ import dataclasses
 
 import torch
 
+from .memory_bank import FP8_MAX
+
 STATE_KEY = "dragon_bank_state"
 
 
@@ -29,7 +31,10 @@ class BankRecorder:
 
     def __call__(self, key: str, hidden: torch.Tensor) -> None:
         if key in self.layer_keys and (self.step, key) not in self.records:
-            self.records[(self.step, key)] = hidden.detach().to(device=self.device, dtype=self.dtype, copy=True)
+            h = hidden.detach()
+            if self.dtype == torch.float8_e4m3fn:  # a plain cast would turn values past the fp8 range into NaN
+                h = h.clamp(-FP8_MAX, FP8_MAX)
+            self.records[(self.step, key)] = h.to(device=self.device, dtype=self.dtype, copy=True)
 
 
 @dataclasses.dataclass(frozen=True)

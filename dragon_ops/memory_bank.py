@@ -28,7 +28,8 @@ from .unet_map import BankLayer
 
 FORMAT = "dragon-memory-bank"
 VERSION = 1
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "fp8": torch.float8_e4m3fn}
+FP8_MAX = 448.0  # largest finite float8_e4m3fn; LN1(h) is clamped to it before the cast
 
 
 class BankError(ValueError):

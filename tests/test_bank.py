@@ -31,6 +31,8 @@ def test_sd15_map_matches_the_official_layers():
     # SD1.5 at 512x512, 50 steps, fp16: half of the official K/V bank's 1.28 GiB
     nbytes = memory_bank.hidden_nbytes(umap.bank_layers, 50, 1, 64, 64, 2)
     assert nbytes == 50 * 2 * (256 * 1280 * 3 + 1024 * 640 * 3 + 4096 * 320 * 3) == 688_128_000
+    # an fp8 bank meets the 0.35 GiB target (issue 8)
+    assert memory_bank.hidden_nbytes(umap.bank_layers, 50, 1, 64, 64, 1) == 344_064_000 <= 0.35 * 2**30
 
 
 def test_bank_layout_and_byte_count(bank):
@@ -100,3 +102,26 @@ def test_file_with_edited_shapes_is_refused(tmp_path, bank):
     safetensors.torch.save_file(tensors, path, metadata=meta)
     with pytest.raises(memory_bank.BankError, match="do not match the bank header"):
         memory_bank.load(path)
+
+
+def test_fp8_bank_is_half_of_fp16_and_round_trips(tmp_path, tiny_sd15):
+    latent = torch.randn(1, 4, 16, 24, generator=torch.Generator().manual_seed(3))
+    half, eighth = invert(tiny_sd15, latent)[1], invert(tiny_sd15, latent, precision="fp8")[1]
+    assert eighth.dtype == torch.float8_e4m3fn
+    assert eighth.nbytes() - eighth.latents.nbytes == (half.nbytes() - half.latents.nbytes) // 2
+    for key, t in eighth.hidden.items():
+        ref = half.hidden[key].float()
+        assert torch.isfinite(t.float()).all()
+        assert (t.float() - ref).abs().max() <= 0.07 * ref.abs().max()  # 3 mantissa bits
+    path = str(tmp_path / "b8.safetensors")
+    memory_bank.save(eighth, path)
+    back = memory_bank.load(path)
+    assert all(torch.equal(back.hidden[k].view(torch.uint8), v.view(torch.uint8)) for k, v in eighth.hidden.items())
+
+
+def test_fp8_recording_clamps_instead_of_making_nan():
+    from dragon_drag_edit.dragon_ops.attention import BankRecorder
+
+    rec = BankRecorder(frozenset({"k"}), torch.float8_e4m3fn, torch.device("cpu"), step=0)
+    rec("k", torch.tensor([[1000.0, -1000.0, 1.0]]))
+    assert rec.records[(0, "k")].float().tolist() == [[448.0, -448.0, 1.0]]
