@@ -2,7 +2,7 @@
 PY := .dev/venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint bench train-toy clean-env
+.PHONY: setup demo test lint bench perf train-toy clean-env
 
 setup:
 	@bash .ci/setup_env.sh
@@ -20,6 +20,10 @@ lint: setup
 # ShapesDrag benchmark: every mode, the copy-paste baseline and the ablations (about 15-20 min on 2 CPU cores).
 bench: setup
 	$(PY) bench/run.py shapesdrag
+
+# Cost of one move edit against plain ComfyUI sampling on the small model (see bench/perf.py for the GPU form).
+perf: setup
+	$(PY) bench/run.py perf --threads 1
 
 # Retrain the Shapes32 toy model from scratch (about 90 min on 2 CPU cores).
 train-toy: setup

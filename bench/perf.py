@@ -130,7 +130,7 @@ def run(a) -> dict:
 def report(results: dict, a) -> str:
     base = results["(a) plain KSampler"]
     lines = [f"model {a.model}, {a.size}x{a.size}, {a.steps} steps, {a.device} {a.dtype}, bank {a.bank}, "
-             f"refine {a.refine}",
+             f"refine {a.refine}, {torch.get_num_threads()} CPU threads",
              "| phase | UNet fwd full | fwd truncated | bwd | seconds | x (a) time | peak RSS MiB |",
              "|---|---|---|---|---|---|---|"]
     for name, r in results.items():
@@ -158,8 +158,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--bank", default="fp16", help="bank_precision of the inversion")
     ap.add_argument("--refine", type=int, default=1)
     ap.add_argument("--cfg", type=float, default=None)
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--json", default="")
     a = ap.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
     if a.model == "shapes32":
         a.size = 32
     results = run(a)
