@@ -6,7 +6,8 @@ with the copy-paste baseline and the ablations, in one run.
 Variants (same banks, same scenes):
   ours                      the method with the Shapes32 settings (``move_eval.TOY_SAMPLER``, DragonDiffusion)
   (a) copy-paste            the terms' initial-latent edit only (the object's inverted noise pasted at its
-                            target), then plain DDIM: no guidance, no memory-bank attention
+                            target; appearance: the reference object's noise pasted on the base object), then
+                            plain DDIM: no guidance, no memory-bank attention
   (b) no bank attention     guidance, but self-attention never reads the memory bank
   (c) layer 2 only / 3 only energies on one decoder feature tap instead of both
   (d) no inpaint term       move/drag without the vacated-area term (w_inpaint 0); not applicable to paste and
@@ -34,7 +35,7 @@ from . import move_eval, scenes, shapesdrag_tasks, toy_model
 HERE = os.path.dirname(os.path.abspath(__file__))
 VARIANTS = {
     "ours": {},
-    "(a) copy-paste": {"energy_scale": 0.0, "ablation": Ablation(bank_attention=False)},
+    "(a) copy-paste": {"energy_scale": 0.0, "ablation": Ablation(bank_attention=False), "naive": True},
     "(b) no bank attention": {"ablation": Ablation(bank_attention=False)},
     "(c) layer 2 only": {"ablation": Ablation(taps=(0,))},
     "(c) layer 3 only": {"ablation": Ablation(taps=(1,))},
@@ -57,8 +58,9 @@ class Runner:
                                               bank_precision="fp16", bank_device="cpu").args[1]
 
     def edit(self, task, bank, ref_bank, variant: dict) -> tuple[np.ndarray, dict, float]:
-        energy = shapesdrag_tasks.energy(task, bank, ref_bank, inpaint=variant.get("inpaint", True))
-        settings = {**move_eval.TOY_SAMPLER, **{k: v for k, v in variant.items() if k != "inpaint"}}
+        energy = shapesdrag_tasks.energy(task, bank, ref_bank, inpaint=variant.get("inpaint", True),
+                                         naive=variant.get("naive", False))
+        settings = {**move_eval.TOY_SAMPLER, **{k: v for k, v in variant.items() if k not in ("inpaint", "naive")}}
         t0 = time.perf_counter()
         latent, counts = edit_latent(self.model, self.cond, self.cond, bank, energy, **settings)
         seconds = time.perf_counter() - t0

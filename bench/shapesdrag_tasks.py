@@ -136,8 +136,14 @@ def tasks(mode: str, n: int) -> list[Task]:
     return out
 
 
-def energy(task: Task, bank, ref_bank=None, inpaint: bool = True):
-    """The task's DRAGON_ENERGY, built through the energy nodes (``inpaint`` False: ablation (d))."""
+def energy(task: Task, bank, ref_bank=None, inpaint: bool = True, naive: bool = False):
+    """The task's DRAGON_ENERGY, built through the energy nodes (``inpaint`` False: ablation (d)).
+
+    ``naive`` (baseline (a)): appearance has no initial-latent edit of its own, so its naive copy-paste is a paste
+    of the reference object's inverted noise onto the base object's centre."""
+    if naive and task.mode == "appearance":
+        (rx, ry), (bx, by) = (scenes.centroid(scenes.object_mask(sc, 0)) for sc in (task.reference, task.scene))
+        task = dataclasses.replace(task, mode="paste", paste_at=(round(bx - rx), round(by - ry)))
     chain = None
     for e in task.edits:
         if e.how == "move":
