@@ -51,6 +51,23 @@ def check_latent_fits(samples: torch.Tensor, model, umap, name: str = "latent") 
                          f"{grid}; resize the image so both sides are multiples of {grid} latent cells.")
 
 
+def free_bytes(device: torch.device) -> int:
+    """Memory free for new tensors on ``device``: available RAM for the CPU, free VRAM for a GPU."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    import psutil
+
+    return psutil.virtual_memory().available
+
+
+def check_memory(need: int, device: torch.device, what: str, options: str, name: str = "latent") -> None:
+    """Fail before any compute when ``need`` bytes would not fit on ``device`` (kept 10 % headroom)."""
+    free = free_bytes(device)
+    if need > 0.9 * free:
+        raise InputError(f"{name}: {what} needs about {need / 2**30:.2f} GiB but only {free / 2**30:.2f} GiB is "
+                         f"free on {device}; {options}")
+
+
 def patch_summary(model) -> str:
     """Weight patches (LoRA etc.) that change what the UNet computes, for the bank fingerprint."""
     patches = getattr(model, "patches", {}) or {}

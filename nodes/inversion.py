@@ -8,9 +8,19 @@ import comfy.utils
 import torch
 from comfy_api.latest import io, ui
 
-from ..dragon_ops import geometry, inversion, schedule, unet_map
+from ..dragon_ops import geometry, inversion, memory_bank, schedule, unet_map
 from ..dragon_ops.memory_bank import DTYPES
-from .common import CATEGORY, InputError, MemoryBank, check_latent_fits, mask_2d, patch_summary, single_latent, unet_of
+from .common import (
+    CATEGORY,
+    InputError,
+    MemoryBank,
+    check_latent_fits,
+    check_memory,
+    mask_2d,
+    patch_summary,
+    single_latent,
+    unet_of,
+)
 
 log = logging.getLogger("dragon_drag_edit")
 
@@ -82,6 +92,10 @@ class DDIMInvertToMemoryBank(io.ComfyNode):
             raise InputError(f"steps: {steps} exceeds the model's {ms.sigmas.shape[0]} training timesteps.")
         sched = schedule.ddim_schedule(ms, steps)
         device = torch.device("cpu") if bank_device == "cpu" else comfy.model_management.get_torch_device()
+        h, w = samples.shape[-2:]
+        need = memory_bank.hidden_nbytes(umap.bank_layers, steps, 1, h, w, DTYPES[bank_precision].itemsize)
+        check_memory(need, device, f"a {steps}-step {bank_precision} memory bank for this image", "use a smaller "
+                     "image, fewer steps, bank_precision fp8, or bank_device cpu.")
         fp = unet_map.fingerprint(unet, model.model.model_config.unet_config, patch_summary(model))
         pbar = comfy.utils.ProgressBar(steps)
 

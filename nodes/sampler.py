@@ -13,7 +13,7 @@ from comfy_api.latest import io, ui
 
 from ..dragon_ops import attention, features, guidance, memory_bank, presets, sampler, unet_map
 from ..dragon_ops.edit import Edit, compose
-from .common import CATEGORY, Energy, InputError, MemoryBank, chain, patch_summary, unet_of
+from .common import CATEGORY, Energy, InputError, MemoryBank, chain, check_memory, patch_summary, unet_of
 
 log = logging.getLogger("dragon_drag_edit")
 
@@ -118,6 +118,10 @@ def edit_latent(model, positive, negative, bank, edit: Edit, *, seed, cfg, energ
     taps = umap.tap_blocks if ablation.taps is None else tuple(umap.tap_blocks[k] for k in ablation.taps)
     run = sampler.GuidedRun(plan, bank.schedule, steps, taps, (2 * h, 2 * w), guidance_cap, seed,
                             bank_attention=ablation.bank_attention)
+    if steps.energy:  # autograd hands out non-inference copies of the (truncated) UNet's weights per guided step
+        need = sum(p.numel() * p.element_size() for p in unet.parameters())
+        check_memory(need, torch.device(model.load_device), "guidance (a copy of the UNet's weights while the "
+                     "gradient is taken)", "free memory (unload other models), or use an fp16 model.", name="model")
     m = patched_clone(model, steps.energy)
     guider = comfy.samplers.CFGGuider(m)
     guider.set_conds(positive, negative)
