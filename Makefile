@@ -17,7 +17,7 @@ test: setup lint
 lint: setup
 	$(PY) -m ruff check .
 
-# ShapesDrag benchmark: every mode, the copy-paste baseline and the ablations (about 15-20 min on 2 CPU cores).
+# ShapesDrag benchmark: every mode, the copy-paste baseline and the ablations (about 17 min on 2 CPU cores).
 bench: setup
 	$(PY) bench/run.py shapesdrag
 
