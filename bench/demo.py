@@ -8,13 +8,11 @@ import argparse
 import os
 import time
 
-import nodes as comfy_nodes
 import numpy as np
 import torch
 from PIL import Image
 
 from ..nodes.energy_points import DragonEnergyDrag
-from ..nodes.inversion import DDIMInvertToMemoryBank
 from ..nodes.sampler import DragonGuidedSampler
 from . import move_eval, scenes, toy_model
 
@@ -45,17 +43,14 @@ def run_drag(model, scene: scenes.Scene, dx: float) -> np.ndarray:
     mask[:, y0:y1, :] = 1.0
     vae = move_eval.pixel_vae()
     image = torch.from_numpy(scenes.to_image(scenes.render(scene)))[None]
-    (latent,) = comfy_nodes.VAEEncode().encode(vae, image)
     cond = toy_model.null_conditioning()
-    _, bank = DDIMInvertToMemoryBank.execute(model=model, latent=latent, conditioning=cond, steps=50,
-                                             bank_precision="fp16", bank_device="cpu").args
+    bank = move_eval.invert_image(model, image, vae)
     pts = f"[[{hx:.1f}, {hy:.1f}, {min(hx + dx, scene.size - 1):.1f}, {hy:.1f}]]"
     (energy,) = DragonEnergyDrag.execute(bank=bank, mask=mask, points=pts, w_edit=4.0, w_content=6.0,
                                          w_inpaint=0.2).args
     (out,) = DragonGuidedSampler.execute(model=model, positive=cond, negative=cond, bank=bank, energy=energy,
                                          **move_eval.TOY_SAMPLER).args
-    (decoded,) = comfy_nodes.VAEDecode().decode(vae, out)
-    return decoded[0].permute(2, 0, 1).numpy() * 2 - 1
+    return move_eval.decode(vae, out)
 
 
 def main(argv: list[str] | None = None) -> dict[str, str]:

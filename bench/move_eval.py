@@ -64,6 +64,19 @@ def pixel_vae():
     return comfy.sd.VAE(sd={"pixel_space_vae": torch.tensor(1.0)})
 
 
+def invert_image(model, image: torch.Tensor, vae=None, steps: int = 50, **kw):
+    """IMAGE -> VAEEncode -> DDIMInvertToMemoryBank (fp16 bank on the CPU); returns the memory bank."""
+    (latent,) = comfy_nodes.VAEEncode().encode(vae or pixel_vae(), image)
+    return DDIMInvertToMemoryBank.execute(model=model, latent=latent, conditioning=toy_model.null_conditioning(),
+                                          steps=steps, bank_precision="fp16", bank_device="cpu", **kw).args[1]
+
+
+def decode(vae, latent: dict) -> np.ndarray:
+    """VAEDecode of one LATENT -> (3, H, W) in [-1, 1]."""
+    (decoded,) = comfy_nodes.VAEDecode().decode(vae, latent)
+    return decoded[0].permute(2, 0, 1).numpy() * 2 - 1
+
+
 def run_move(model, task: MoveTask, energy_scale: float = 1.0, vae=None, **sampler_kw) -> np.ndarray:
     """IMAGE -> VAEEncode -> invert -> DragonEnergyMove -> DragonGuidedSampler -> VAEDecode; (3, H, W) in [-1, 1].
 
@@ -71,18 +84,15 @@ def run_move(model, task: MoveTask, energy_scale: float = 1.0, vae=None, **sampl
     """
     vae = vae or pixel_vae()
     image = torch.from_numpy(scenes.to_image(scenes.render(task.scene)))[None]
-    (latent,) = comfy_nodes.VAEEncode().encode(vae, image)
     cond = toy_model.null_conditioning()
-    _, bank = DDIMInvertToMemoryBank.execute(model=model, latent=latent, conditioning=cond, steps=50,
-                                             bank_precision="fp16", bank_device="cpu").args
+    bank = invert_image(model, image, vae)
     mask = torch.from_numpy(scenes.object_mask(task.scene, task.index).astype(np.float32))[None]
     (energy,) = DragonEnergyMove.execute(bank=bank, mask=mask, dx=task.dx, dy=task.dy, scale=task.scale, arrow="",
                                          **MOVE_WEIGHTS).args
     settings = {**TOY_SAMPLER, **sampler_kw, "energy_scale": energy_scale}
     (out,) = DragonGuidedSampler.execute(model=model, positive=cond, negative=cond, bank=bank, energy=energy,
                                          **settings).args
-    (decoded,) = comfy_nodes.VAEDecode().decode(vae, out)
-    return decoded[0].permute(2, 0, 1).numpy() * 2 - 1
+    return decode(vae, out)
 
 
 def move_metrics(task: MoveTask, out: np.ndarray) -> dict[str, float]:

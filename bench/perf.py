@@ -23,7 +23,8 @@ import nodes as comfy_nodes
 import psutil
 import torch
 
-from ..dragon_ops import features, presets
+from ..dragon_ops import presets
+from ..dragon_ops.sampler import forward_kind
 from ..nodes.energy_move import DragonEnergyMove
 from ..nodes.inversion import DDIMInvertToMemoryBank
 from ..nodes.sampler import edit_latent
@@ -43,7 +44,7 @@ class Meter:
 
     def wrapper(self, executor, x, t, *args, **kw):
         opts = kw.get("transformer_options") or (args[3] if len(args) > 3 else {}) or {}
-        kind = "guidance_forwards" if opts.get(features.TAP_KEY) is not None else "full_forwards"
+        kind = forward_kind(opts)
         self.counts[kind] = self.counts.get(kind, 0) + int(x.shape[0])
         return executor(x, t, *args, **kw)
 

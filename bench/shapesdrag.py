@@ -22,13 +22,11 @@ import json
 import os
 import time
 
-import nodes as comfy_nodes
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
 from ..dragon_ops.sampler import Ablation
-from ..nodes.inversion import DDIMInvertToMemoryBank
 from ..nodes.sampler import edit_latent
 from . import move_eval, scenes, shapesdrag_tasks, toy_model
 
@@ -52,10 +50,8 @@ class Runner:
         self.model, self.vae, self.cond = model, move_eval.pixel_vae(), toy_model.null_conditioning()
 
     def bank(self, scene: scenes.Scene):
-        image = torch.from_numpy(scenes.to_image(scenes.render(scene)))[None]
-        (latent,) = comfy_nodes.VAEEncode().encode(self.vae, image)
-        return DDIMInvertToMemoryBank.execute(model=self.model, latent=latent, conditioning=self.cond, steps=50,
-                                              bank_precision="fp16", bank_device="cpu").args[1]
+        return move_eval.invert_image(self.model, torch.from_numpy(scenes.to_image(scenes.render(scene)))[None],
+                                      self.vae)
 
     def edit(self, task, bank, ref_bank, variant: dict) -> tuple[np.ndarray, dict, float]:
         energy = shapesdrag_tasks.energy(task, bank, ref_bank, inpaint=variant.get("inpaint", True),
@@ -64,8 +60,7 @@ class Runner:
         t0 = time.perf_counter()
         latent, counts = edit_latent(self.model, self.cond, self.cond, bank, energy, **settings)
         seconds = time.perf_counter() - t0
-        (decoded,) = comfy_nodes.VAEDecode().decode(self.vae, {"samples": latent})
-        return decoded[0].permute(2, 0, 1).numpy() * 2 - 1, counts, seconds
+        return move_eval.decode(self.vae, {"samples": latent}), counts, seconds
 
 
 def applies(mode: str, variant: str) -> bool:

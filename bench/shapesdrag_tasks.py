@@ -106,15 +106,12 @@ def _two_image_task(mode: str, seed: int) -> Task | None:
     base = scenes.random_scene(seed, n_objects=int(rng.integers(1, 3)))
     ref = scenes.random_scene(seed + 5_000, n_objects=1)
     obj = ref.objects[0]
-    if obj.texture != "flat" or any(o.texture != "flat" for o in base.objects):
+    flat = obj.texture == "flat" and all(o.texture == "flat" for o in base.objects)
+    if not flat or not _distinct(obj.colour, base.objects):
         return None
     if mode == "appearance":
-        if not _distinct(obj.colour, base.objects):
-            return None
         new = dataclasses.replace(base.objects[0], colour=obj.colour)
         return Task(mode, base, base.with_object(0, new), (0,), reference=ref)
-    if not _distinct(obj.colour, base.objects):
-        return None
     cx, cy = (float(v) for v in rng.uniform(obj.r + 1, base.size - obj.r - 1, 2))
     dx, dy = round(cx - obj.cx), round(cy - obj.cy)
     placed = dataclasses.replace(obj, cx=obj.cx + dx, cy=obj.cy + dy)

@@ -67,13 +67,17 @@ def post_cfg_capture(args: dict) -> torch.Tensor:
     return args["denoised"]
 
 
+def forward_kind(transformer_options: dict) -> str:
+    """"guidance_forwards" for a truncated feature-tap forward, else "full_forwards"."""
+    return "guidance_forwards" if transformer_options.get(features.TAP_KEY) is not None else "full_forwards"
+
+
 def count_forwards(executor, x, t, c_concat=None, c_crossattn=None, control=None, transformer_options=None, **kw):
     """APPLY_MODEL wrapper: counts single-image UNet forwards, full or truncated."""
     transformer_options = transformer_options if transformer_options is not None else {}
     run = transformer_options.get(RUN_KEY)
     if run is not None:
-        kind = "guidance_forwards" if transformer_options.get(features.TAP_KEY) is not None else "full_forwards"
-        run.counts[kind] += int(x.shape[0])
+        run.counts[forward_kind(transformer_options)] += int(x.shape[0])
     return executor(x, t, c_concat, c_crossattn, control, transformer_options, **kw)
 
 

@@ -1,21 +1,17 @@
 """Two-image modes on the trained Shapes32 model: the reference image is read only inside its mask once the
 reference is inverted with ``isolate_mask`` (issue 5, must-show 2), and the result still follows the reference."""
-import comfy.sd
-import nodes as comfy_nodes
 import numpy as np
 import pytest
 import torch
 
-from dragon_drag_edit.bench import scenes, toy_model
+from dragon_drag_edit.bench import move_eval, scenes, toy_model
 from dragon_drag_edit.nodes.common import InputError
 from dragon_drag_edit.nodes.energy_two_image import DragonEnergyAppearance, DragonEnergyPaste
-from dragon_drag_edit.nodes.inversion import DDIMInvertToMemoryBank
 from dragon_drag_edit.nodes.sampler import DragonGuidedSampler
 
 STEPS = 12
 SAMPLER = {"seed": 0, "cfg": 1.0, "energy_scale": 1.0, "preset": "DragonDiffusion", "start_step": 5,
            "guidance_until": 10, "bank_start_step": 1, "guidance_cap": 0.05}
-VAE = comfy.sd.VAE(sd={"pixel_space_vae": torch.tensor(1.0)})  # what VAELoader 'pixel_space' returns
 
 
 def scene_image(seed: int):
@@ -25,10 +21,7 @@ def scene_image(seed: int):
 
 
 def invert(model, image, isolate=None):
-    (latent,) = comfy_nodes.VAEEncode().encode(VAE, image)
-    return DDIMInvertToMemoryBank.execute(model=model, latent=latent, conditioning=toy_model.null_conditioning(),
-                                          steps=STEPS, bank_precision="fp16", bank_device="cpu",
-                                          isolate_mask=isolate).args[1]
+    return move_eval.invert_image(model, image, steps=STEPS, isolate_mask=isolate)
 
 
 def edit(model, mode, bank, ref_bank, ref_mask, base_mask):
