@@ -2,7 +2,7 @@
 PY := .dev/venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint bench perf train-toy clean-env
+.PHONY: setup demo test lint bench perf fuzz train-toy clean-env
 
 setup:
 	@bash .ci/setup_env.sh
@@ -24,6 +24,11 @@ bench: setup
 # Cost of one move edit against plain ComfyUI sampling on the small model (see bench/perf.py for the GPU form).
 perf: setup
 	$(PY) bench/run.py perf --threads 1
+
+# 1,000 seeded fuzz cases through a real ComfyUI server; prints the outcome counts (FUZZ_CASES=N to change).
+FUZZ_CASES ?= 1000
+fuzz: setup
+	DRAGON_FUZZ_CASES=$(FUZZ_CASES) $(PY) -m pytest tests/test_fuzz.py -q
 
 # Retrain the Shapes32 toy model from scratch (about 90 min on 2 CPU cores).
 train-toy: setup

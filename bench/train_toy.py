@@ -4,6 +4,11 @@ Seeded and reproducible on a fixed thread count: the scene for sample k of step 
 is ``scenes.random_scene(train_seed0 + s * batch + k)``, and the noise, the
 timesteps and the initial weights come from one seeded torch generator.
 Prints the loss curve, saves EMA weights every ``--save-every`` steps.
+
+Loss: epsilon MSE (the committed model). ``--loss-weight sigma`` weights it by max(1, sigma),
+sigma = sqrt((1 - abar) / abar): the x0 a sampler derives from an epsilon error grows with
+sigma, and the plain loss leaves the first sampling steps (sigma 5..14.6) loose enough that
+samples come out grainy (see bench/MODEL_CARD.md for a 12k-step run with it).
 """
 from __future__ import annotations
 
@@ -67,6 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--save-every", type=int, default=500)
     ap.add_argument("--log-every", type=int, default=100)
+    ap.add_argument("--loss-weight", choices=["eps", "sigma"], default="eps")
     ap.add_argument("--out", default=toy_model.WEIGHTS)
     a = ap.parse_args(argv)
 
@@ -97,7 +103,10 @@ def main(argv: list[str] | None = None) -> None:
             group["lr"] = a.lr * warm * decay
         with torch.autocast("cpu", dtype=torch.bfloat16):
             pred = unet(xt, t.float(), context=ctx, transformer_options={})
-        loss = torch.nn.functional.mse_loss(pred.float(), noise)
+        if a.loss_weight == "sigma":
+            loss = (((1 - abar) / abar).sqrt().clamp(min=1.0) * (pred.float() - noise) ** 2).mean()
+        else:
+            loss = torch.nn.functional.mse_loss(pred.float(), noise)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

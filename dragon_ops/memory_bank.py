@@ -64,8 +64,16 @@ class MemoryBank:
         return self.hidden[key][self.steps.index(step)]
 
     def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in self.hidden.values()) + \
-            self.latents.numel() * self.latents.element_size()
+        return _nbytes((self.latents, *self.hidden.values()))
+
+    # ComfyUI's RAM-pressure output cache sizes cached outputs to pick what to evict; without these hooks a bank
+    # counts as a tiny object and is evicted last. 0.3.75 calls get_ram_usage(); current upstream scans the tensors
+    # that _comfy_cache_tensors() returns.
+    def get_ram_usage(self) -> int:
+        return _nbytes(self._comfy_cache_tensors())
+
+    def _comfy_cache_tensors(self) -> list[torch.Tensor]:
+        return [t for t in (self.latents, *self.hidden.values()) if t.device.type == "cpu"]
 
     def header(self) -> dict:
         return {
@@ -83,6 +91,10 @@ class MemoryBank:
                 f"on {next(iter(self.hidden.values())).device}")
 
 
+def _nbytes(tensors) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
 def hidden_nbytes(layers: tuple[BankLayer, ...], steps: int, batch: int, height: int, width: int,
                   itemsize: int) -> int:
     """Bytes of the recorded hidden states, from the layer map alone (the bank's byte formula)."""
@@ -92,13 +104,13 @@ def hidden_nbytes(layers: tuple[BankLayer, ...], steps: int, batch: int, height:
 def check_same_source(a: MemoryBank, b: MemoryBank, what: str = "reference bank") -> None:
     """Two-image edits need banks from the same model, latent size and schedule."""
     if a.fingerprint != b.fingerprint:
-        raise BankError(f"{what} was made by another model ({b.fingerprint} vs {a.fingerprint}); "
+        raise BankError(f"{what}: was made by another model ({b.fingerprint} vs {a.fingerprint}); "
                         "invert both images with the same MODEL")
     if a.latent_shape[1:] != b.latent_shape[1:]:
-        raise BankError(f"{what} has latent size {b.latent_shape[1:]}, the base bank {a.latent_shape[1:]}; "
+        raise BankError(f"{what}: has latent size {b.latent_shape[1:]}, the base bank {a.latent_shape[1:]}; "
                         "resize both images to the same size before VAEEncode")
     if a.schedule != b.schedule:
-        raise BankError(f"{what} used {b.schedule.steps} inversion steps, the base bank "
+        raise BankError(f"{what}: used {b.schedule.steps} inversion steps, the base bank "
                         f"{a.schedule.steps}; use the same steps for both")
 
 

@@ -134,6 +134,14 @@ def _sde_scale(run: GuidedRun, i: int, sigma: float, sigma_next: float, like: to
     return (eta * std).expand_as(like)
 
 
+class Diverged(FloatingPointError):
+    """The latent became NaN/Inf at sampling step ``step``; ``by_model``: the model's own prediction already was."""
+
+    def __init__(self, step: int, by_model: bool) -> None:
+        super().__init__(f"the latent became NaN/Inf at step {step}")
+        self.step, self.by_model = step, by_model
+
+
 @torch.no_grad()
 def sample_guided(model, x, sigmas, extra_args=None, callback=None, disable=None, run: GuidedRun | None = None):
     """KSAMPLER function. ``sigmas`` is ``schedule.sampling_sigmas(start)``; x starts at sigmas[0]."""
@@ -166,7 +174,9 @@ def sample_guided(model, x, sigmas, extra_args=None, callback=None, disable=None
                 eps_back = features.cond_eps(run.model, run.cond, x_next, sigma_next, options["model_options"],
                                              **{RUN_KEY: run, STATE_KEY: None})
                 x = (x_next - sigma_next * eps_back) + sigma * eps_back
-        x = torch.nan_to_num(x_next, nan=0.0, posinf=0.0, neginf=0.0)
+        if not torch.isfinite(x_next).all():
+            raise Diverged(i, by_model=not bool(torch.isfinite(eps).all()))
+        x = x_next
         if callback is not None:
             callback({"x": x, "i": k, "sigma": sigmas[k], "sigma_hat": sigmas[k], "denoised": x0})
     return x

@@ -165,6 +165,8 @@ class TwoImageTerm(_Base):
         grid = (-(-h // layer.factor), -(-w // layer.factor))
         keep = ~geometry.token_mask(geometry.to_latent_grid(self.target, 2), grid)
         take = geometry.token_mask(geometry.to_latent_grid(self.source, 2), grid)
+        if base.dtype != other.dtype:  # banks stored at different precisions (fp8 does not promote): meet in fp32
+            base, other = base.float(), other.float()
         return torch.cat([base[:, keep], other[:, take]], dim=1)
 
 

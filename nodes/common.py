@@ -1,6 +1,8 @@
 """Types and checks shared by the nodes. Errors name the input and say how to fix it."""
 from __future__ import annotations
 
+import math
+
 import torch
 from comfy_api.latest import io
 
@@ -10,6 +12,13 @@ CATEGORY = "Dragon Drag Edit"
 
 class InputError(ValueError):
     """Bad node input; the message starts with the input's name."""
+
+
+def check_finite(**values: float) -> None:
+    """Refuse NaN/Inf numbers by name. ComfyUI's min/max validation lets NaN through (NaN compares false)."""
+    for name, value in values.items():
+        if not math.isfinite(value):
+            raise InputError(f"{name}: must be a finite number, got {value}.")
 
 
 def unet_of(model, name: str = "model"):
@@ -101,13 +110,14 @@ def mask_2d(mask: torch.Tensor, name: str, latent_hw: tuple[int, int]) -> torch.
     return m
 
 
-def check_points(pairs, size: tuple[int, int], name: str) -> None:
-    """Every point of (hx, hy, tx, ty) pairs must lie inside a (width, height) image."""
+def check_points(pairs, size: tuple[int, int], name: str, target_name: str | None = None) -> None:
+    """Every point of (hx, hy, tx, ty) pairs must lie inside a (width, height) image. Errors name ``name`` for a
+    handle and ``target_name`` (default ``name``) for a target."""
     w, h = size
     for pair in pairs:
-        for x, y in (pair[:2], pair[2:]):
+        for x, y, who in ((*pair[:2], name), (*pair[2:], target_name or name)):
             if not (0 <= x < w and 0 <= y < h):
-                raise InputError(f"{name}: point ({x:g}, {y:g}) is outside the {w}x{h} image.")
+                raise InputError(f"{who}: point ({x:g}, {y:g}) is outside the {w}x{h} image.")
 
 
 def chain(energy):

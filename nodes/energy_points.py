@@ -6,7 +6,17 @@ from comfy_api.latest import io, ui
 
 from ..dragon_ops import energies, geometry, points
 from ..dragon_ops.terms import drag_term
-from .common import CATEGORY, InputError, MemoryBank, chain, check_points, energy_input, energy_output, mask_2d
+from .common import (
+    CATEGORY,
+    InputError,
+    MemoryBank,
+    chain,
+    check_finite,
+    check_points,
+    energy_input,
+    energy_output,
+    mask_2d,
+)
 
 PoseKeypoint = io.Custom("POSE_KEYPOINT")
 
@@ -49,6 +59,7 @@ class DragonEnergyDrag(io.ComfyNode):
     @classmethod
     def execute(cls, *, bank, mask, points, w_edit, w_content, w_inpaint, energy=None) -> io.NodeOutput:
         edit = chain(energy)
+        check_finite(w_edit=w_edit, w_content=w_content, w_inpaint=w_inpaint)
         h, w = bank.latent_shape[-2:]
         m = mask_2d(mask, "mask", (h, w))
         pairs = _pairs(points, "points")
@@ -93,9 +104,11 @@ class DragonEnergyLandmarks(io.ComfyNode):
     def execute(cls, *, bank, source_points, target_points, w_edit, source_pose=None, target_pose=None,
                 image=None, energy=None) -> io.NodeOutput:
         edit = chain(energy)
+        check_finite(w_edit=w_edit)
         size = None if image is None else (int(image.shape[2]), int(image.shape[1]))
-        lists = []
-        for name, text, pose in (("source", source_points, source_pose), ("target", target_points, target_pose)):
+        lists, names = [], []
+        for end, text, pose in (("source", source_points, source_pose), ("target", target_points, target_pose)):
+            names.append(f"{end}_{'pose' if pose is not None else 'points'}")
             try:
                 if pose is not None:
                     pts, canvas = points.pose_face_points(pose)
@@ -103,16 +116,16 @@ class DragonEnergyLandmarks(io.ComfyNode):
                 else:
                     pts = points.parse_points(text)
             except ValueError as e:
-                raise InputError(f"{name}_{'pose' if pose is not None else 'points'}: {e}") from e
+                raise InputError(f"{names[-1]}: {e}") from e
             lists.append(pts)
         if len(lists[0]) != len(lists[1]) or not lists[0]:
-            raise InputError(f"target_points: has {len(lists[1])} points but source_points has {len(lists[0])}; "
+            raise InputError(f"{names[1]}: has {len(lists[1])} points but {names[0]} has {len(lists[0])}; "
                              "landmark k moves to landmark k, so the counts must match.")
         if not size or not all(size):
             raise InputError("image: connect the edited image so landmark pixels can be placed.")
         h, w = bank.latent_shape[-2:]
         pairs = [(*a, *b) for a, b in zip(lists[0], lists[1])]
-        check_points(pairs, size, "target_points")
+        check_points(pairs, size, *names)
         editable = torch.ones(2 * h, 2 * w, dtype=torch.bool)
         term = drag_term(bank, editable, pairs, size[0] / (2 * w), energies.DragWeights(w_edit, 0.0, 0.0),
                          landmarks=True)

@@ -5,7 +5,7 @@ from comfy_api.latest import io, ui
 
 from ..dragon_ops import geometry, memory_bank
 from ..dragon_ops.terms import TwoImageTerm
-from .common import CATEGORY, InputError, MemoryBank, chain, energy_input, energy_output, mask_2d
+from .common import CATEGORY, InputError, MemoryBank, chain, check_finite, energy_input, energy_output, mask_2d
 
 
 def _grid_mask(mask, name: str, bank):
@@ -58,6 +58,7 @@ class DragonEnergyAppearance(io.ComfyNode):
     @classmethod
     def execute(cls, *, bank, mask, reference_bank, reference_mask, w_edit, w_content, energy=None):
         edit = chain(energy)
+        check_finite(w_edit=w_edit, w_content=w_content)
         _same_source(bank, reference_bank)
         _, target = _grid_mask(mask, "mask", bank)
         _, source = _grid_mask(reference_mask, "reference_mask", reference_bank)
@@ -96,6 +97,7 @@ class DragonEnergyPaste(io.ComfyNode):
     @classmethod
     def execute(cls, *, bank, reference_bank, reference_mask, dx, dy, scale, w_edit, w_content, energy=None):
         edit = chain(energy)
+        check_finite(scale=scale, w_edit=w_edit, w_content=w_content)
         _same_source(bank, reference_bank)
         if not 0.1 <= scale <= 4.0:
             raise InputError(f"scale: {scale} is outside 0.1..4.")

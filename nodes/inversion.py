@@ -105,6 +105,9 @@ class DDIMInvertToMemoryBank(io.ComfyNode):
 
         x_t, bank = inversion.invert_to_bank(model, samples, conditioning, sched, DTYPES[bank_precision], device,
                                              fp, callback=progress, refine=refine)
+        if not (torch.isfinite(x_t).all() and torch.isfinite(bank.latents).all()):
+            raise InputError(f"latent: DDIM inversion overflowed to NaN/Inf (the latent's largest value is "
+                             f"{float(samples.abs().max()):.3g}); encode the image with this model's VAE.")
         text = bank.describe()
         log.info("DDIMInvertToMemoryBank: %s", text)
         return io.NodeOutput({"samples": x_t}, bank, ui=ui.PreviewText(text))

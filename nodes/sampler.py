@@ -13,7 +13,7 @@ from comfy_api.latest import io, ui
 
 from ..dragon_ops import attention, features, guidance, memory_bank, presets, sampler, unet_map
 from ..dragon_ops.edit import Edit, compose
-from .common import CATEGORY, Energy, InputError, MemoryBank, chain, check_memory, patch_summary, unet_of
+from .common import CATEGORY, Energy, InputError, MemoryBank, chain, check_finite, check_memory, patch_summary, unet_of
 
 log = logging.getLogger("dragon_drag_edit")
 
@@ -96,6 +96,7 @@ def edit_latent(model, positive, negative, bank, edit: Edit, *, seed, cfg, energ
                 ablation: sampler.Ablation = sampler.Ablation()) -> tuple[torch.Tensor, dict[str, int]]:
     """The sampler node's work: validate, compose the edit, sample. Returns the latent and the UNet pass counts.
     ``ablation`` switches parts of the method off (the benchmark's ablations); the default is the method."""
+    check_finite(cfg=cfg, energy_scale=energy_scale, guidance_cap=guidance_cap)
     unet = unet_of(model)
     if preset not in presets.PRESETS:
         raise InputError(f"preset: '{preset}' is not one of {list(presets.PRESETS)}.")
@@ -106,7 +107,7 @@ def edit_latent(model, positive, negative, bank, edit: Edit, *, seed, cfg, energ
     try:
         memory_bank.check_matches(bank, fp, what="bank")
         for term in edit.terms:
-            memory_bank.check_same_source(bank, term.bank, what="energy's bank")
+            memory_bank.check_same_source(bank, term.bank, what="energy")
     except memory_bank.BankError as e:
         raise InputError(str(e)) from e
     edit = Edit(tuple(dataclasses.replace(t, strength=t.strength * energy_scale) for t in edit.terms))
@@ -134,6 +135,13 @@ def edit_latent(model, positive, negative, bank, edit: Edit, *, seed, cfg, energ
         pbar.update_absolute(i + 1, total)
 
     ksampler = comfy.samplers.KSAMPLER(sampler.sample_guided, extra_options={"run": run})
-    out = guider.sample(torch.zeros_like(init), init, ksampler, bank.schedule.sampling_sigmas(start_step),
-                        callback=progress, disable_pbar=True, seed=seed)
-    return torch.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0), dict(run.counts)
+    try:
+        out = guider.sample(torch.zeros_like(init), init, ksampler, bank.schedule.sampling_sigmas(start_step),
+                            callback=progress, disable_pbar=True, seed=seed)
+    except sampler.Diverged as e:
+        if e.by_model:
+            raise InputError(f"model: its prediction became NaN/Inf at step {e.step}; the MODEL overflows on this "
+                             "bank (an fp16 model on an extreme latent, or a broken patch or LoRA).") from e
+        raise InputError(f"energy_scale: {e} of the guided edit; lower energy_scale or the terms' w_* weights, or "
+                         "set guidance_cap (e.g. 0.05).") from e
+    return out, dict(run.counts)

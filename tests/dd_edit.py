@@ -17,10 +17,10 @@ SAMPLER_DEFAULTS = {"seed": 1, "cfg": 4.0, "energy_scale": 1.0, "preset": "Drago
                     "guidance_until": 30, "bank_start_step": 5, "guidance_cap": 0.0}
 
 
-def invert(model, latent, steps=10, cond=None):
+def invert(model, latent, steps=10, cond=None, precision="fp16"):
     cond = cond if cond is not None else conds_for(model)[0]
     out = DDIMInvertToMemoryBank.execute(model=model, latent={"samples": latent}, conditioning=cond, steps=steps,
-                                         bank_precision="fp16", bank_device="cpu")
+                                         bank_precision=precision, bank_device="cpu")
     return out.args[0]["samples"], out.args[1]
 
 

@@ -24,9 +24,10 @@ def free_port() -> int:
 
 
 class ComfyServer:
-    def __init__(self, base, frontend: bool = False):
+    def __init__(self, base, frontend: bool = False, extra_args: tuple[str, ...] = ()):
         self.base = base
         self.frontend = frontend
+        self.extra_args = tuple(extra_args)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = None
@@ -46,7 +47,7 @@ class ComfyServer:
             link.symlink_to(ROOT, target_is_directory=True)
         cmd = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
                "--base-directory", str(self.base), "--disable-auto-launch", "--disable-api-nodes",
-               "--database-url", "sqlite:///:memory:", "--use-pytorch-cross-attention"]
+               "--database-url", "sqlite:///:memory:", "--use-pytorch-cross-attention", *self.extra_args]
         if not self.frontend:
             stub = self.base / "web_stub"
             stub.mkdir(exist_ok=True)

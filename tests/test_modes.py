@@ -18,8 +18,9 @@ def model():
     return tiny_unet_model("sd15", seed=0)
 
 
-def bank_of(model, h=8, w=8, seed=0, steps=6):
-    return invert(model, torch.randn(1, 4, h, w, generator=torch.Generator().manual_seed(seed)), steps)[1]
+def bank_of(model, h=8, w=8, seed=0, steps=6, precision="fp16"):
+    return invert(model, torch.randn(1, 4, h, w, generator=torch.Generator().manual_seed(seed)), steps,
+                  precision=precision)[1]
 
 
 def drag(bank, pts, mask=None, **kw):
@@ -144,8 +145,19 @@ def test_bad_inputs_name_the_input(model):
     with pytest.raises(InputError, match=r"^reference_mask: is empty"):
         paste(bank, bank_of(model, seed=3), torch.zeros(1, 64, 64))
     other_size = bank_of(model, 8, 12, seed=4)
-    with pytest.raises(InputError, match=r"^reference_bank has latent size \(4, 8, 12\), the base bank \(4, 8, 8\)"):
+    with pytest.raises(InputError, match=r"^reference_bank: has latent size \(4, 8, 12\), the base bank \(4, 8, 8\)"):
         appearance(bank, other_size, box_mask(64, 64, 8, 24, 8, 24), box_mask(64, 96, 8, 24, 8, 24))
+
+
+@pytest.mark.parametrize("mode", ["appearance", "paste"])
+def test_two_banks_of_different_precision(model, mode):
+    """Fuzz find (issue 9): an fp8 base bank with an fp16 reference bank failed in the sampler's bank attention
+    (PyTorch does not promote fp8)."""
+    bank, ref = bank_of(model, precision="fp8"), bank_of(model, seed=1)
+    obj = box_mask(64, 64, 8, 24, 8, 24)
+    energy = appearance(bank, ref, obj, obj) if mode == "appearance" else paste(bank, ref, obj)
+    out, counts = sample(model, bank, energy, **FAST)
+    assert torch.isfinite(out).all() and counts["backwards"] > 0
 
 
 @pytest.mark.parametrize("mode", ["appearance", "paste"])

@@ -54,3 +54,32 @@ def test_model_is_bit_identical_after_the_node_ran():
     before = snapshot(model)
     run(model, torch.randn(1, 4, 8, 8), steps=3)
     assert_unchanged(model, before)
+
+
+NAN = float("nan")
+
+
+@pytest.mark.parametrize("node, inputs, match", [
+    ("sampler", {"energy_scale": NAN}, r"^energy_scale: must be a finite number, got nan"),
+    ("sampler", {"cfg": float("inf")}, r"^cfg: must be a finite number"),
+    ("sampler", {"guidance_cap": NAN}, r"^guidance_cap: must be a finite number"),
+    ("move", {"w_edit": NAN}, r"^w_edit: must be a finite number"),
+    ("move", {"scale": NAN}, r"^scale: must be a finite number"),
+])
+def test_nan_numbers_are_refused_by_name(tiny_sd15, node, inputs, match):
+    """Fuzz find (issue 9): ComfyUI's min/max validation passes NaN (every comparison with NaN is false), and a NaN
+    reached the sampler, whose NaN-to-zero guard then hid it in the output."""
+    from dd_edit import box_mask, move_energy, sample
+
+    bank = run(tiny_sd15, torch.randn(1, 4, 8, 8), steps=3).args[1]
+    with pytest.raises(InputError, match=match):
+        if node == "sampler":
+            sample(tiny_sd15, bank, None, **inputs)
+        else:
+            move_energy(bank, box_mask(64, 64, 8, 24, 8, 24), dx=8, **inputs)
+
+
+def test_a_latent_that_overflows_the_inversion_is_named(tiny_sd15):
+    """Fuzz find (issue 9): a finite but huge latent (1e30) inverted into a NaN bank without complaint."""
+    with pytest.raises(InputError, match=r"^latent: DDIM inversion overflowed to NaN/Inf .* 1e\+30"):
+        run(tiny_sd15, torch.full((1, 4, 8, 8), 1e30))

@@ -123,6 +123,17 @@ def test_bad_inputs_name_the_input(inverted):
         sample(other, bank, None, conds=conds_for(other))
 
 
+@pytest.mark.parametrize("with_energy", [False, True])
+def test_a_model_that_returns_nan_gives_a_named_error(inverted, with_energy):
+    """Fuzz find (issue 9): the sampler used to turn NaN into zeros and report success."""
+    model, bank = inverted
+    broken = model.clone()
+    broken.set_model_unet_function_wrapper(lambda apply, a: apply(a["input"], a["timestep"], **a["c"]) * float("nan"))
+    energy = move_energy(bank, MASK, dx=16) if with_energy else None
+    with pytest.raises(InputError, match=r"^model: its prediction became NaN/Inf at step 0"):
+        sample(broken, bank, energy, guidance_until=3)
+
+
 def test_arrow_overrides_dx_dy(inverted):
     _, bank = inverted
     a = move_energy(bank, MASK, arrow="[[20, 20, 36, 28]]")
