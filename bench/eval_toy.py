@@ -68,8 +68,9 @@ def valid_share(samples: torch.Tensor, ranges: dict[str, tuple[float, float]]) -
     return ok / len(samples)
 
 
-def inversion_psnr(model, seeds: list[int], steps: int = 50) -> list[float]:
-    """Image-space PSNR (peak 1 on [0, 1] images) of invert -> DDIM reconstruct, per scene."""
+def inversion_psnr(model, seeds: list[int], steps: int = 50, **inversion) -> list[float]:
+    """Image-space PSNR (peak 1 on [0, 1] images) of invert -> DDIM reconstruct, per scene; ``inversion``: more
+    inputs of the inversion node (``refine``)."""
     from ..nodes.inversion import DDIMInvertToMemoryBank
 
     out = []
@@ -77,7 +78,7 @@ def inversion_psnr(model, seeds: list[int], steps: int = 50) -> list[float]:
         x0 = torch.from_numpy(scenes.render(scenes.random_scene(s)))[None]
         res = DDIMInvertToMemoryBank.execute(model=model, latent={"samples": x0}, steps=steps,
                                              conditioning=toy_model.null_conditioning(), bank_precision="fp16",
-                                             bank_device="cpu")
+                                             bank_device="cpu", **inversion)
         x_t, bank = res.args[0]["samples"], res.args[1]
         rec = ddim(model, x_t, bank.schedule.sampling_sigmas()).clamp(-1, 1)
         mse = float((((rec - x0) / 2) ** 2).mean())
@@ -123,20 +124,26 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--grid", default="")
     ap.add_argument("--weights", default=toy_model.WEIGHTS)
-    ap.add_argument("--samples", type=int, default=64)
+    ap.add_argument("--samples", type=int, default=64, help="samples per seed")
+    ap.add_argument("--seeds", default="0,1,2,3", help="sample seeds; the grid shows the first one's samples")
     ap.add_argument("--scenes", type=int, default=20)
     a = ap.parse_args(argv)
     t0 = time.perf_counter()
     model = toy_model.load_model(a.weights)
     print(f"load: {time.perf_counter() - t0:.2f} s")
-    imgs = sample(model, a.samples)
-    share = valid_share(imgs, generator_ranges())
-    print(f"samples: {share:.0%} of {a.samples} inside the generator's ranges")
-    if a.grid:
-        save_grid(imgs, a.grid)
-        print(f"grid: {a.grid}")
+    ranges, shares = generator_ranges(), []
+    for k, seed in enumerate(int(s) for s in a.seeds.split(",")):
+        imgs = sample(model, a.samples, seed=seed)
+        shares.append(valid_share(imgs, ranges))
+        print(f"samples, seed {seed}: {shares[-1]:.0%} of {a.samples} inside the generator's ranges")
+        if a.grid and k == 0:
+            save_grid(imgs, a.grid)
+            print(f"grid: {a.grid}")
+    print(f"samples, all seeds: {np.mean(shares):.1%} of {a.samples * len(shares)}")
     for t, (e, x, hf) in x0_error_by_t(model).items():
         print(f"t={t:4d}: eps MSE {e:.5f}, x0 MSE {x:.4f}, high-frequency x0 MSE {hf:.4f}")
-    psnr = inversion_psnr(model, [scenes.SEED_RANGES["test"][0] + 1000 + k for k in range(a.scenes)])
-    print(f"inversion PSNR over {a.scenes} held-out scenes: mean {np.mean(psnr):.1f} dB, median "
-          f"{np.median(psnr):.1f}, min {np.min(psnr):.1f}")
+    for refine in (1, 0):
+        psnr = inversion_psnr(model, [scenes.SEED_RANGES["test"][0] + 1000 + k for k in range(a.scenes)],
+                              refine=refine)
+        print(f"inversion (refine={refine}) PSNR over {a.scenes} held-out scenes: mean {np.mean(psnr):.1f} dB, "
+              f"median {np.median(psnr):.1f}, min {np.min(psnr):.1f}")

@@ -123,7 +123,7 @@ def run(a) -> dict:
     with torch.inference_mode():  # as ComfyUI runs nodes
         meter.phase("(a) plain KSampler", plain, results)
         meter.phase("inversion", invert, results)
-        for preset in ("DragonDiffusion", "DiffEditor"):
+        for preset in presets.PRESETS:
             meter.phase(f"guided, {preset}", guided(preset), results)
     return results
 
@@ -138,7 +138,7 @@ def report(results: dict, a) -> str:
         lines.append(f"| {name} | {r['full_forwards']} | {r['guidance_forwards']} | {r['backwards']} | "
                      f"{r['seconds']:.2f} | {r['seconds'] / base['seconds']:.2f} | {r['peak_rss_bytes'] / 2**20:.0f} |")
     inv = results["inversion"]
-    for preset in ("DragonDiffusion", "DiffEditor"):
+    for preset in presets.PRESETS:
         g = results[f"guided, {preset}"]
         ratio = (inv["seconds"] + g["seconds"]) / base["seconds"]
         lines.append(f"whole edit ({preset}, inversion included): {ratio:.2f}"

@@ -13,6 +13,7 @@ Variants (same banks, same scenes):
   (d) no inpaint term       move/drag without the vacated-area term (w_inpaint 0); not applicable to paste and
                             appearance, which have none
   (e) DiffEditor schedule   the DiffEditor preset (sparse guidance, time travel) instead of DragonDiffusion
+  (f) Fast preset           DragonDiffusion guiding every other step only (the "fewer guided steps" speed lever)
 Writes bench/results/shapesdrag.md (tables), bench/results/shapesdrag.json and a contact sheet PNG.
 """
 from __future__ import annotations
@@ -39,6 +40,7 @@ VARIANTS = {
     "(c) layer 3 only": {"ablation": Ablation(taps=(1,))},
     "(d) no inpaint term": {"inpaint": False},
     "(e) DiffEditor schedule": {"preset": "DiffEditor"},
+    "(f) Fast preset": {"preset": "Fast"},
 }
 METRICS = ("centroid_error", "iou", "colour_error", "bg_psnr")
 

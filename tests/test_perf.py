@@ -2,7 +2,7 @@
 bank bytes are deterministic and are asserted; its times are reported, never asserted."""
 import torch
 
-from dragon_drag_edit.bench import perf, sd15_random
+from dragon_drag_edit.bench import backward_lever, perf, sd15_random
 from dragon_drag_edit.dragon_ops import memory_bank, presets, unet_map
 
 STEPS = 6
@@ -14,7 +14,7 @@ def test_perf_counts_and_bank_bytes_at_ci_size(capsys):
     plain, inv = results["(a) plain KSampler"], results["inversion"]
     assert (plain["full_forwards"], plain["guidance_forwards"], plain["backwards"]) == (2 * STEPS, 0, 0)  # CFG
     assert (inv["full_forwards"], inv["backwards"]) == (2 * STEPS, 0)  # refine=1: two passes per step
-    for name in ("DragonDiffusion", "DiffEditor"):
+    for name in presets.PRESETS:
         plan = presets.StepPlan(presets.PRESETS[name], STEPS, 0, presets.at(30, STEPS), presets.at(5, STEPS), True)
         got = {k: results[f"guided, {name}"][k] for k in ("full_forwards", "guidance_forwards", "backwards")}
         assert got == plan.expected_passes(cfg_batch=2)
@@ -23,3 +23,8 @@ def test_perf_counts_and_bank_bytes_at_ci_size(capsys):
     hidden = memory_bank.hidden_nbytes(layers, STEPS, 1, 8, 8, 2)
     assert inv["bank_bytes"] == hidden + (STEPS + 1) * 4 * 8 * 8 * 4  # fp16 hidden states + fp32 latents
     assert all(r["seconds"] > 0 and r["peak_rss_bytes"] > 0 for r in results.values())
+
+
+def test_one_batched_backward_gives_the_two_gradients_of_two_backwards():
+    result = backward_lever.main(["--channels", "32", "--size", "8", "--repeats", "1"])
+    assert result["max_difference"] < 1e-6  # its timing is printed, never asserted

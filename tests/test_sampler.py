@@ -25,6 +25,8 @@ def inverted():
     ("DragonDiffusion", {"full_forwards": 100, "guidance_forwards": 30 + 30, "backwards": 60}),
     # 58 CFG calls (116) + 8 re-noise (the official 12 minus 4 wasted); 28 current + 20 cached references
     ("DiffEditor", {"full_forwards": 124, "guidance_forwards": 28 + 20, "backwards": 56}),
+    # DragonDiffusion at the even steps 0, 2, .., 28 only
+    ("Fast", {"full_forwards": 100, "guidance_forwards": 15 + 15, "backwards": 30}),
 ])
 def test_pass_counts_equal_the_schedule(inverted, preset, expected):
     model, bank = inverted
