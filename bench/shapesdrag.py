@@ -14,6 +14,9 @@ Variants (same banks, same scenes):
                             appearance, which have none
   (e) DiffEditor schedule   the DiffEditor preset (sparse guidance, time travel) instead of DragonDiffusion
   (f) Fast preset           DragonDiffusion guiding every other step only (the "fewer guided steps" speed lever)
+  (g) noise shift alone     appearance only: the term's start noise (the base object's noise mean moved to the
+                            reference object's), then plain DDIM as in (a)
+  (h) paper's appearance    appearance only: mean-feature E_edit and unshifted noise, as the official code does
 Writes bench/results/shapesdrag.md (tables), bench/results/shapesdrag.json and a contact sheet PNG.
 """
 from __future__ import annotations
@@ -41,7 +44,11 @@ VARIANTS = {
     "(d) no inpaint term": {"inpaint": False},
     "(e) DiffEditor schedule": {"preset": "DiffEditor"},
     "(f) Fast preset": {"preset": "Fast"},
+    "(g) noise shift alone": {"energy_scale": 0.0, "ablation": Ablation(bank_attention=False)},
+    "(h) paper's appearance": {"appearance": {"match": "mean", "noise_shift": 0.0}},
 }
+ONLY_FOR = {"(d)": ("move", "resize 0.7x", "resize 1.4x", "drag", "move + drag"), "(g)": ("appearance",),
+            "(h)": ("appearance",)}
 METRICS = ("centroid_error", "iou", "colour_error", "bg_psnr")
 
 
@@ -56,9 +63,9 @@ class Runner:
                                       self.vae)
 
     def edit(self, task, bank, ref_bank, variant: dict) -> tuple[np.ndarray, dict, float]:
-        energy = shapesdrag_tasks.energy(task, bank, ref_bank, inpaint=variant.get("inpaint", True),
-                                         naive=variant.get("naive", False))
-        settings = {**move_eval.TOY_SAMPLER, **{k: v for k, v in variant.items() if k not in ("inpaint", "naive")}}
+        own = ("inpaint", "naive", "appearance")
+        energy = shapesdrag_tasks.energy(task, bank, ref_bank, **{k: v for k, v in variant.items() if k in own})
+        settings = {**move_eval.TOY_SAMPLER, **{k: v for k, v in variant.items() if k not in own}}
         t0 = time.perf_counter()
         latent, counts = edit_latent(self.model, self.cond, self.cond, bank, energy, **settings)
         seconds = time.perf_counter() - t0
@@ -66,7 +73,7 @@ class Runner:
 
 
 def applies(mode: str, variant: str) -> bool:
-    return not (variant.startswith("(d)") and mode in ("paste", "appearance"))
+    return mode in ONLY_FOR.get(variant[:3], (mode,))
 
 
 def run(n_scenes: int, modes=shapesdrag_tasks.MODES) -> tuple[dict, dict]:
@@ -132,7 +139,7 @@ def contact_sheet(sheet: dict, path: str, zoom: int = 3) -> None:
                 arr[r * cell + 1:r * cell + 33, c * cell + 1:c * cell + 33] = scenes.to_image(images[name])
     grid = Image.fromarray((arr * 255).astype(np.uint8)).resize((arr.shape[1] * zoom, arr.shape[0] * zoom),
                                                                  Image.NEAREST)
-    canvas = Image.new("RGB", (grid.width + 90, grid.height + 2 * head), "white")
+    canvas = Image.new("RGB", (grid.width + 150, grid.height + 2 * head), "white")  # room for the last label
     canvas.paste(grid, (90, 2 * head))
     draw = ImageDraw.Draw(canvas)
     for c, name in enumerate(cols):

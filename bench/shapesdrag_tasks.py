@@ -121,10 +121,10 @@ def _two_image_task(mode: str, seed: int) -> Task | None:
     return Task(mode, base, target, (len(base.objects),), reference=ref, paste_at=(dx, dy))
 
 
-def tasks(mode: str, n: int) -> list[Task]:
-    """The first ``n`` valid tasks of ``mode`` from its fixed seed range."""
+def tasks(mode: str, n: int, seed0: int | None = None) -> list[Task]:
+    """The first ``n`` valid tasks of ``mode`` after ``seed0`` (default: the benchmark's fixed seed for it)."""
     make = _two_image_task if mode in ("paste", "appearance") else _object_task
-    out, seed = [], MODE_SEEDS[mode]
+    out, seed = [], MODE_SEEDS[mode] if seed0 is None else seed0
     while len(out) < n:
         seed += 1
         t = make(mode, seed)
@@ -133,8 +133,9 @@ def tasks(mode: str, n: int) -> list[Task]:
     return out
 
 
-def energy(task: Task, bank, ref_bank=None, inpaint: bool = True, naive: bool = False):
-    """The task's DRAGON_ENERGY, built through the energy nodes (``inpaint`` False: ablation (d)).
+def energy(task: Task, bank, ref_bank=None, inpaint: bool = True, naive: bool = False, appearance: dict | None = None):
+    """The task's DRAGON_ENERGY, built through the energy nodes (``inpaint`` False: ablation (d); ``appearance``:
+    DragonEnergyAppearance settings other than its defaults, for ablation (h)).
 
     ``naive`` (baseline (a)): appearance has no initial-latent edit of its own, so its naive copy-paste is a paste
     of the reference object's inverted noise onto the base object's centre."""
@@ -161,7 +162,7 @@ def energy(task: Task, bank, ref_bank=None, inpaint: bool = True, naive: bool = 
     elif task.mode == "appearance":
         (chain,) = DragonEnergyAppearance.execute(bank=bank, mask=_mask(task.scene, 0), reference_bank=ref_bank,
                                                   reference_mask=_mask(task.reference, 0), w_edit=3.5,
-                                                  w_content=5.0).args
+                                                  w_content=5.0, **(appearance or {})).args
     return chain
 
 

@@ -158,7 +158,9 @@ def appearance_edit(cur: list[torch.Tensor], ref: list[torch.Tensor], base_regio
 
 def paste_edit(cur: list[torch.Tensor], ref: list[torch.Tensor], target_idx: torch.Tensor, source_idx: torch.Tensor,
                weight: float) -> torch.Tensor:
-    """E_edit = sum_l w / (1 + 4 mean_{paired p, q} s01(F_cur[p], F_refimg[q])): per pixel, s01."""
+    """E_edit = sum_l w / (1 + 4 mean_{paired p, q} s01(F_cur[p], F_refimg[q])): per pixel, s01.
+
+    Object pasting's E_edit; appearance replacing uses it too when its pairs come from ``geometry.fit``."""
     total = cur[0].new_zeros((), dtype=torch.float32)
     for c, r in zip(cur, ref):
         total = total + inverse_energy(weight, s01(flat(c)[:, target_idx], flat(r)[:, source_idx]).mean())

@@ -89,12 +89,52 @@ def move(source: torch.Tensor, dy: float, dx: float, scale: float = 1.0,
     return Move(source, target, target_idx, q_flat[target_idx])
 
 
+def fit(source: torch.Tensor, target: torch.Tensor) -> Move:
+    """Pair every cell of mask ``target`` with a cell of mask ``source`` of another shape (appearance replacing).
+
+    The target's bounding box is stretched onto the source's; a target cell whose stretched position misses
+    the source mask takes the nearest source cell. Every pair therefore lands on the source object, whatever the
+    two shapes are, so pasting along it fills exactly the target's outline with the source's content.
+    """
+    if not bool(source.any()) or not bool(target.any()):
+        raise ValueError("fit needs two non-empty masks")
+    h, w = source.shape
+    s_cells = torch.nonzero(source).double()
+    t_cells = torch.nonzero(target).double()
+    s_lo, s_hi = s_cells.min(0).values, s_cells.max(0).values + 1
+    t_lo, t_hi = t_cells.min(0).values, t_cells.max(0).values + 1
+    q = s_lo + (t_cells + 0.5 - t_lo) * (s_hi - s_lo) / (t_hi - t_lo)
+    qi = torch.minimum(q.floor().long(), torch.tensor([h - 1, w - 1]))
+    q_flat = qi[:, 0] * w + qi[:, 1]
+    miss = ~source.flatten()[q_flat]
+    if bool(miss.any()):
+        near = torch.cdist(q[miss], s_cells + 0.5).argmin(1)
+        q_flat[miss] = (s_cells[near, 0] * w + s_cells[near, 1]).long()
+    target_idx = torch.nonzero(target.flatten(), as_tuple=True)[0]
+    return Move(source, target, target_idx, q_flat)
+
+
 def paste(base: torch.Tensor, donor: torch.Tensor, mv: Move) -> torch.Tensor:
     """Copy ``donor``'s source cells onto ``base`` at the move's target cells. Tensors are (..., h, w); no in-place."""
     flat_b = base.flatten(-2).clone()
     flat_d = donor.flatten(-2)
     flat_b[..., mv.target_idx] = flat_d[..., mv.source_idx]
     return flat_b.view(base.shape)
+
+
+def shift_mean(base: torch.Tensor, donor: torch.Tensor, target: torch.Tensor, source: torch.Tensor,
+               amount: float = 1.0) -> torch.Tensor:
+    """Move ``base``'s per-channel mean over the ``target`` cells toward ``donor``'s mean over the ``source`` cells.
+
+    Appearance replacing's initial latent (this pack's addition; the official code relies on an image-prompt
+    adapter for the reference's look instead): the base's inverted noise keeps its own deviations, which carry
+    the object's outline, and takes the reference object's mean, which carries its colour. Tensors are
+    (..., h, w), masks bool (h, w); ``amount`` 0 leaves ``base`` as it is, 1 matches the means. Not in place.
+    """
+    offset = donor[..., source].mean(-1, keepdim=True) - base[..., target].mean(-1, keepdim=True)
+    out = base.clone()
+    out[..., target] = base[..., target] + amount * offset
+    return out
 
 
 def patch_center(y: float, x: float, shape: tuple[int, int]) -> tuple[int, int]:

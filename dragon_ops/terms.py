@@ -117,8 +117,10 @@ class DragTerm(_Base):
 class TwoImageTerm(_Base):
     """Appearance replacing (4.4) and object pasting (4.5): a base image and a reference image.
 
-    ``target`` is the edited region on the base, ``source`` the object on the reference. Appearance compares
-    mean features (``pairs`` is None); paste compares paired cells and pastes the reference's inverted noise.
+    ``target`` is the edited region on the base, ``source`` the object on the reference. E_edit compares paired
+    cells when ``pairs`` is given (paste; appearance with a stretched correspondence), else mean features (the
+    paper's appearance E_edit). Initial latent: paste pastes the reference's inverted noise (``latent``);
+    appearance shifts the base object's noise mean to the reference object's (``shift``).
     Bank attention, steps 0-35: the base's tokens outside the target followed by the reference's tokens inside
     the source (the current image's own K/V are dropped).
     """
@@ -132,6 +134,7 @@ class TwoImageTerm(_Base):
     pairs: geometry.Move | None = None  # paste: target cells -> source cells (matching grid)
     latent: geometry.Move | None = None  # paste: the same on the latent grid
     strength: float = 2000 * 0.04
+    shift: tuple[torch.Tensor, torch.Tensor, float] | None = None  # appearance: latent-grid masks and amount
     attention = Attention("composite", 0, 36)
 
     def banks(self) -> tuple[MemoryBank, ...]:
@@ -144,10 +147,12 @@ class TwoImageTerm(_Base):
         return geometry.to_latent_grid(self.target, 2)
 
     def initial_latent(self, base: torch.Tensor, step: int) -> torch.Tensor:
-        if self.latent is None:
+        if self.latent is None and self.shift is None:
             return base
         donor = self.ref_bank.latent_at(step).to(base)
-        return geometry.paste(base, donor, self.latent)
+        if self.latent is not None:
+            return geometry.paste(base, donor, self.latent)
+        return geometry.shift_mean(base, donor, *self.shift)
 
     def energies(self, cur, ref, untouched):
         base, other = ref[id(self.bank)], ref[id(self.ref_bank)]

@@ -24,6 +24,7 @@ def _same_source(bank, reference_bank):
         raise InputError(str(e)) from e
 
 
+MATCHES = ("stretched", "mean")
 COMMON = [
     MemoryBank.Input("reference_bank", tooltip="Memory bank of the reference image, inverted with its own "
                      "prompt by the same MODEL, at the same size and steps."),
@@ -39,10 +40,13 @@ class DragonEnergyAppearance(io.ComfyNode):
             display_name="Dragon Energy: Replace Appearance",
             category=CATEGORY,
             description=(
-                "Adds an appearance-replacement term: the object under 'mask' takes the look of the reference "
-                "image's masked object (mean decoder features), the rest stays. For steps 0-35 the self-attention "
-                "reads the base's background and the reference's object. No image-prompt encoder is used, so the "
-                "official code's image-token leak into the text attention (quirk Q3) cannot occur."),
+                "Adds an appearance-replacement term: the object under 'mask' keeps its outline and takes the look "
+                "of the reference image's masked object; the rest stays. The start noise inside the mask takes the "
+                "reference object's mean, and guidance matches decoder features, cell by cell with the reference "
+                "stretched onto the object ('stretched'), or as whole-object means (the paper's 'mean'). For "
+                "steps 0-35 the self-attention reads the base's background and the reference's object. No "
+                "image-prompt encoder is used, so the official code's image-token leak into the text attention "
+                "(quirk Q3) cannot occur."),
             inputs=[
                 MemoryBank.Input("bank", tooltip="Memory bank of the image to edit."),
                 io.Mask.Input("mask", tooltip="The object to restyle, at the image's resolution."),
@@ -50,20 +54,36 @@ class DragonEnergyAppearance(io.ComfyNode):
                 io.Float.Input("w_edit", default=3.5, min=0.0, max=100.0, step=0.1, tooltip="Weight of E_edit."),
                 io.Float.Input("w_content", default=5.0, min=0.0, max=100.0, step=0.1,
                                tooltip="Weight of E_content outside the object."),
+                io.Combo.Input("match", options=list(MATCHES), default="stretched", optional=True, tooltip=(
+                    "How E_edit compares the object with the reference. 'stretched': cell by cell, the "
+                    "reference object's box stretched onto the object's box (keeps the object's outline; best "
+                    "on the project's benchmark). 'mean': the object's mean features against the reference's, "
+                    "as in the paper (a global look; the outline may drift toward the reference's).")),
+                io.Float.Input("noise_shift", default=1.0, min=0.0, max=1.0, step=0.05, optional=True, tooltip=(
+                    "How far the start noise inside the mask moves to the reference object's mean noise: 1 "
+                    "matches it (the look starts right), 0 leaves the inverted noise as it is (the paper).")),
                 energy_input(),
             ],
             outputs=[energy_output()],
         )
 
     @classmethod
-    def execute(cls, *, bank, mask, reference_bank, reference_mask, w_edit, w_content, energy=None):
+    def execute(cls, *, bank, mask, reference_bank, reference_mask, w_edit, w_content, match="stretched",
+                noise_shift=1.0, energy=None):
         edit = chain(energy)
-        check_finite(w_edit=w_edit, w_content=w_content)
+        check_finite(w_edit=w_edit, w_content=w_content, noise_shift=noise_shift)
+        if match not in MATCHES:
+            raise InputError(f"match: {match!r} is not one of {', '.join(MATCHES)}.")
+        if not 0.0 <= noise_shift <= 1.0:
+            raise InputError(f"noise_shift: {noise_shift} is outside 0..1.")
         _same_source(bank, reference_bank)
         _, target = _grid_mask(mask, "mask", bank)
         _, source = _grid_mask(reference_mask, "reference_mask", reference_bank)
-        term = TwoImageTerm(bank, reference_bank, target, source, w_edit, w_content)
-        return io.NodeOutput(edit.then(term), ui=ui.PreviewText("appearance: reference object -> masked object"))
+        pairs = geometry.fit(source, target) if match == "stretched" else None
+        shift = (geometry.to_latent_grid(target, 2), geometry.to_latent_grid(source, 2), noise_shift)
+        term = TwoImageTerm(bank, reference_bank, target, source, w_edit, w_content, pairs, shift=shift)
+        return io.NodeOutput(edit.then(term), ui=ui.PreviewText(f"appearance ({match}): reference object -> "
+                                                                f"masked object"))
 
 
 class DragonEnergyPaste(io.ComfyNode):

@@ -247,7 +247,10 @@ class CaseBuilder:
             ref = self.bank([g.add("VAEEncode", pixels=[ref_img, 0], vae=[self.ck, 2]), 0], ref_size)
             two = {"reference_bank": ref, "reference_mask": self.mask(ref_size), **weights, **common}
             if kind == "Appearance":
-                nid = g.add("DragonEnergyAppearance", mask=self.mask(self.size), **two)
+                style = {"match": r.choice(["stretched", "mean", "nope"] if self.bad > r.random() else
+                                           ["stretched", "mean"]), "noise_shift": round(r.uniform(-0.2, 1.2), 2)}
+                nid = g.add("DragonEnergyAppearance", mask=self.mask(self.size), **two,
+                            **(style if r.random() < 0.7 else {}))
             else:
                 nid = g.add("DragonEnergyPaste", **offset, scale=scale, **two)
         return [nid, 0]

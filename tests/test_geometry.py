@@ -65,3 +65,40 @@ def test_resize_mask_and_latent_grid():
     grid = geometry.resize_mask(mask, (16, 24))
     assert torch.equal(grid, box(16, 24, 4, 12, 6, 12))
     assert torch.equal(geometry.to_latent_grid(grid, 2), box(8, 12, 2, 6, 3, 6))
+
+
+def test_fit_pairs_every_target_cell_with_a_source_cell_of_any_shape():
+    disc = torch.zeros(12, 12, dtype=torch.bool)
+    yy, xx = torch.meshgrid(torch.arange(12), torch.arange(12), indexing="ij")
+    disc[(yy - 7.5) ** 2 + (xx - 6.5) ** 2 <= 12] = True
+    tri = torch.zeros(12, 12, dtype=torch.bool)
+    for r in range(4):
+        tri[1 + r, 5 - r:6 + r] = True
+    fit = geometry.fit(tri, disc)
+    assert torch.equal(fit.target_idx, torch.nonzero(disc.flatten(), as_tuple=True)[0])
+    assert tri.flatten()[fit.source_idx].all()  # every pair lands on the source object, none on its background
+    same = geometry.fit(disc, disc)
+    assert torch.equal(same.source_idx, same.target_idx)  # same shape and box: the identity
+    with pytest.raises(ValueError):
+        geometry.fit(torch.zeros(4, 4, dtype=torch.bool), disc[:4, :4])
+
+
+def test_fit_stretches_the_box():
+    src = box(8, 8, 0, 2, 0, 2)
+    fit = geometry.fit(src, box(8, 8, 4, 8, 4, 8))  # 4x4 onto 2x2: each source cell serves a 2x2 block
+    assert fit.source_idx.view(4, 4).tolist() == [[0, 0, 1, 1], [0, 0, 1, 1], [8, 8, 9, 9], [8, 8, 9, 9]]
+
+
+@pytest.mark.parametrize("amount", [0.0, 0.5, 1.0])
+def test_shift_mean_moves_only_the_masked_mean(amount):
+    g = torch.Generator().manual_seed(0)
+    base, donor = torch.randn(1, 4, 8, 8, generator=g), torch.randn(1, 4, 8, 8, generator=g) + 3
+    target, source = box(8, 8, 1, 4, 1, 5), box(8, 8, 5, 8, 2, 6)
+    before = base.clone()
+    out = geometry.shift_mean(base, donor, target, source, amount)
+    assert torch.equal(base, before)
+    assert torch.equal(out[..., ~target], base[..., ~target])
+    want = (1 - amount) * base[..., target].mean(-1) + amount * donor[..., source].mean(-1)
+    assert torch.allclose(out[..., target].mean(-1), want, atol=1e-5)
+    dev = out[..., target] - out[..., target].mean(-1, keepdim=True)  # the base's own pattern inside the mask
+    assert torch.allclose(dev, base[..., target] - base[..., target].mean(-1, keepdim=True), atol=1e-5)
