@@ -5,18 +5,19 @@ with the copy-paste baseline and the ablations, in one run.
 
 Variants (same banks, same scenes):
   ours                      the method with the Shapes32 settings (``move_eval.TOY_SAMPLER``, DragonDiffusion)
-  (a) copy-paste            the terms' initial-latent edit only (the object's inverted noise pasted at its
-                            target; appearance: the reference object's noise pasted on the base object), then
-                            plain DDIM: no guidance, no memory-bank attention
+  (a) copy-paste            the edit's start noise as a copy-paste of inverted noise (the object's noise pasted
+                            at its target; paste: the reference's noise; appearance: the reference object's noise
+                            pasted on the base object), then plain DDIM: no guidance, no memory-bank attention
   (b) no bank attention     guidance, but self-attention never reads the memory bank
   (c) layer 2 only / 3 only energies on one decoder feature tap instead of both
   (d) no inpaint term       move/drag without the vacated-area term (w_inpaint 0); not applicable to paste and
                             appearance, which have none
   (e) DiffEditor schedule   the DiffEditor preset (sparse guidance, time travel) instead of DragonDiffusion
   (f) Fast preset           DragonDiffusion guiding every other step only (the "fewer guided steps" speed lever)
-  (g) noise shift alone     appearance only: the term's start noise (the base object's noise mean moved to the
-                            reference object's), then plain DDIM as in (a)
-  (h) paper's appearance    appearance only: mean-feature E_edit and unshifted noise, as the official code does
+  (g) noise shift alone     paste and appearance: the term's own start noise (the base's noise inside the
+                            target moved to the reference object's mean), then plain DDIM as in (a)
+  (h) the paper's version   paste and appearance as the official code does them: paste starts from the reference's
+                            pasted noise; appearance from unchanged noise, with the mean-feature E_edit
 Writes bench/results/shapesdrag.md (tables), bench/results/shapesdrag.json and a contact sheet PNG.
 """
 from __future__ import annotations
@@ -45,10 +46,10 @@ VARIANTS = {
     "(e) DiffEditor schedule": {"preset": "DiffEditor"},
     "(f) Fast preset": {"preset": "Fast"},
     "(g) noise shift alone": {"energy_scale": 0.0, "ablation": Ablation(bank_attention=False)},
-    "(h) paper's appearance": {"appearance": {"match": "mean", "noise_shift": 0.0}},
+    "(h) the paper's version": {"paper": True},
 }
-ONLY_FOR = {"(d)": ("move", "resize 0.7x", "resize 1.4x", "drag", "move + drag"), "(g)": ("appearance",),
-            "(h)": ("appearance",)}
+ONLY_FOR = {"(d)": ("move", "resize 0.7x", "resize 1.4x", "drag", "move + drag"), "(g)": ("paste", "appearance"),
+            "(h)": ("paste", "appearance")}
 METRICS = ("centroid_error", "iou", "colour_error", "bg_psnr")
 
 
@@ -63,7 +64,7 @@ class Runner:
                                       self.vae)
 
     def edit(self, task, bank, ref_bank, variant: dict) -> tuple[np.ndarray, dict, float]:
-        own = ("inpaint", "naive", "appearance")
+        own = ("inpaint", "naive", "paper")
         energy = shapesdrag_tasks.energy(task, bank, ref_bank, **{k: v for k, v in variant.items() if k in own})
         settings = {**move_eval.TOY_SAMPLER, **{k: v for k, v in variant.items() if k not in own}}
         t0 = time.perf_counter()

@@ -22,6 +22,7 @@ from . import move_eval, scenes
 MODES = ("move", "resize 0.7x", "resize 1.4x", "paste", "appearance", "drag", "move + drag")
 MODE_SEEDS = {m: scenes.SEED_RANGES["bench"][0] + 10_000 * (k + 1) for k, m in enumerate(MODES)}
 TOL = move_eval.COLOUR_TOL
+PAPER_APPEARANCE = {"match": "mean", "noise_shift": 0.0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,12 +134,13 @@ def tasks(mode: str, n: int, seed0: int | None = None) -> list[Task]:
     return out
 
 
-def energy(task: Task, bank, ref_bank=None, inpaint: bool = True, naive: bool = False, appearance: dict | None = None):
-    """The task's DRAGON_ENERGY, built through the energy nodes (``inpaint`` False: ablation (d); ``appearance``:
-    DragonEnergyAppearance settings other than its defaults, for ablation (h)).
+def energy(task: Task, bank, ref_bank=None, inpaint: bool = True, naive: bool = False, paper: bool = False):
+    """The task's DRAGON_ENERGY, built through the energy nodes (``inpaint`` False: ablation (d); ``paper``: paste
+    and appearance with the paper's start noise and match instead of this pack's, ablation (h)).
 
-    ``naive`` (baseline (a)): appearance has no initial-latent edit of its own, so its naive copy-paste is a paste
-    of the reference object's inverted noise onto the base object's centre."""
+    ``naive`` (baseline (a)): the edit's start noise as a copy-paste of inverted noise. For paste that is the
+    paper's pasted reference noise; appearance has no copy-paste of its own, so its naive copy-paste pastes the
+    reference object's inverted noise onto the base object's centre."""
     if naive and task.mode == "appearance":
         (rx, ry), (bx, by) = (scenes.centroid(scenes.object_mask(sc, 0)) for sc in (task.reference, task.scene))
         task = dataclasses.replace(task, mode="paste", paste_at=(round(bx - rx), round(by - ry)))
@@ -157,12 +159,14 @@ def energy(task: Task, bank, ref_bank=None, inpaint: bool = True, naive: bool = 
                                                 w_content=6.0, w_inpaint=0.2 if inpaint else 0.0,
                                                 energy=chain).args
     if task.mode == "paste":
+        start = "reference noise" if naive or paper else "reference mean"
         (chain,) = DragonEnergyPaste.execute(bank=bank, reference_bank=ref_bank, reference_mask=_mask(
-            task.reference, 0), dx=task.paste_at[0], dy=task.paste_at[1], scale=1.0, w_edit=4.0, w_content=6.0).args
+            task.reference, 0), dx=task.paste_at[0], dy=task.paste_at[1], scale=1.0, w_edit=4.0, w_content=6.0,
+                                             start_noise=start).args
     elif task.mode == "appearance":
         (chain,) = DragonEnergyAppearance.execute(bank=bank, mask=_mask(task.scene, 0), reference_bank=ref_bank,
                                                   reference_mask=_mask(task.reference, 0), w_edit=3.5,
-                                                  w_content=5.0, **(appearance or {})).args
+                                                  w_content=5.0, **(PAPER_APPEARANCE if paper else {})).args
     return chain
 
 

@@ -126,10 +126,12 @@ def shift_mean(base: torch.Tensor, donor: torch.Tensor, target: torch.Tensor, so
                amount: float = 1.0) -> torch.Tensor:
     """Move ``base``'s per-channel mean over the ``target`` cells toward ``donor``'s mean over the ``source`` cells.
 
-    Appearance replacing's initial latent (this pack's addition; the official code relies on an image-prompt
-    adapter for the reference's look instead): the base's inverted noise keeps its own deviations, which carry
-    the object's outline, and takes the reference object's mean, which carries its colour. Tensors are
-    (..., h, w), masks bool (h, w); ``amount`` 0 leaves ``base`` as it is, 1 matches the means. Not in place.
+    The initial latent of appearance replacing and (by default) of pasting, this pack's addition: the base's
+    inverted noise keeps its own deviations (for appearance they carry the object's outline) and takes the
+    reference object's mean, which carries its colour. The paper starts appearance from the base's noise as it
+    is, relying on an image-prompt adapter for the look, and pastes the reference's inverted noise, which on the
+    project's model leaves artefacts across the whole picture. Tensors are (..., h, w), masks bool (h, w);
+    ``amount`` 0 leaves ``base`` as it is, 1 matches the means. Not in place.
     """
     offset = donor[..., source].mean(-1, keepdim=True) - base[..., target].mean(-1, keepdim=True)
     out = base.clone()

@@ -119,8 +119,9 @@ class TwoImageTerm(_Base):
 
     ``target`` is the edited region on the base, ``source`` the object on the reference. E_edit compares paired
     cells when ``pairs`` is given (paste; appearance with a stretched correspondence), else mean features (the
-    paper's appearance E_edit). Initial latent: paste pastes the reference's inverted noise (``latent``);
-    appearance shifts the base object's noise mean to the reference object's (``shift``).
+    paper's appearance E_edit). Initial latent: either the reference's inverted noise pasted at the target
+    (``latent``, the paper's paste), or the base's noise inside the target moved to the reference object's mean
+    (``shift``: appearance, and this pack's default paste).
     Bank attention, steps 0-35: the base's tokens outside the target followed by the reference's tokens inside
     the source (the current image's own K/V are dropped).
     """
@@ -132,9 +133,9 @@ class TwoImageTerm(_Base):
     w_edit: float
     w_content: float
     pairs: geometry.Move | None = None  # paste: target cells -> source cells (matching grid)
-    latent: geometry.Move | None = None  # paste: the same on the latent grid
+    latent: geometry.Move | None = None  # paste with the paper's start noise: the same on the latent grid
     strength: float = 2000 * 0.04
-    shift: tuple[torch.Tensor, torch.Tensor, float] | None = None  # appearance: latent-grid masks and amount
+    shift: tuple[torch.Tensor, torch.Tensor, float] | None = None  # latent-grid target, source masks; amount
     attention = Attention("composite", 0, 36)
 
     def banks(self) -> tuple[MemoryBank, ...]:

@@ -252,7 +252,8 @@ class CaseBuilder:
                 nid = g.add("DragonEnergyAppearance", mask=self.mask(self.size), **two,
                             **(style if r.random() < 0.7 else {}))
             else:
-                nid = g.add("DragonEnergyPaste", **offset, scale=scale, **two)
+                start = {"start_noise": r.choice(["reference mean", "reference noise"])} if r.random() < 0.5 else {}
+                nid = g.add("DragonEnergyPaste", **offset, scale=scale, **two, **start)
         return [nid, 0]
 
     def other_bank(self) -> list:
