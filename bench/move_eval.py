@@ -77,10 +77,12 @@ def decode(vae, latent: dict) -> np.ndarray:
     return decoded[0].permute(2, 0, 1).numpy() * 2 - 1
 
 
-def run_move(model, task: MoveTask, energy_scale: float = 1.0, vae=None, **sampler_kw) -> np.ndarray:
+def run_move(model, task: MoveTask, energy_scale: float = 1.0, vae=None, vacated_noise: str = "fresh",
+             **sampler_kw) -> np.ndarray:
     """IMAGE -> VAEEncode -> invert -> DragonEnergyMove -> DragonGuidedSampler -> VAEDecode; (3, H, W) in [-1, 1].
 
-    energy_scale 0 is the copy-paste baseline: the same pasted initial latent and bank attention, no guidance.
+    energy_scale 0 with vacated_noise "inverted" is the copy-paste baseline: the object's inverted noise pasted at
+    its target, everything else as inverted, bank attention, no guidance.
     """
     vae = vae or pixel_vae()
     image = torch.from_numpy(scenes.to_image(scenes.render(task.scene)))[None]
@@ -88,7 +90,7 @@ def run_move(model, task: MoveTask, energy_scale: float = 1.0, vae=None, **sampl
     bank = invert_image(model, image, vae)
     mask = torch.from_numpy(scenes.object_mask(task.scene, task.index).astype(np.float32))[None]
     (energy,) = DragonEnergyMove.execute(bank=bank, mask=mask, dx=task.dx, dy=task.dy, scale=task.scale, arrow="",
-                                         **MOVE_WEIGHTS).args
+                                         vacated_noise=vacated_noise, **MOVE_WEIGHTS).args
     settings = {**TOY_SAMPLER, **sampler_kw, "energy_scale": energy_scale}
     (out,) = DragonGuidedSampler.execute(model=model, positive=cond, negative=cond, bank=bank, energy=energy,
                                          **settings).args

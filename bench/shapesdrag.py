@@ -16,8 +16,10 @@ Variants (same banks, same scenes):
   (f) Fast preset           DragonDiffusion guiding every other step only (the "fewer guided steps" speed lever)
   (g) noise shift alone     paste and appearance: the term's own start noise (the base's noise inside the
                             target moved to the reference object's mean), then plain DDIM as in (a)
-  (h) the paper's version   paste and appearance as the official code does them: paste starts from the reference's
-                            pasted noise; appearance from unchanged noise, with the mean-feature E_edit
+  (h) the paper's version   the official start noise where this pack changed it: move (and the move of move +
+                            drag) keeps the vacated cells' inverted noise, paste starts from the reference's pasted
+                            noise, appearance from unchanged noise with the mean-feature E_edit (not run for the
+                            resizes, to keep the run under 20 minutes)
 Writes bench/results/shapesdrag.md (tables), bench/results/shapesdrag.json and a contact sheet PNG.
 """
 from __future__ import annotations
@@ -49,7 +51,7 @@ VARIANTS = {
     "(h) the paper's version": {"paper": True},
 }
 ONLY_FOR = {"(d)": ("move", "resize 0.7x", "resize 1.4x", "drag", "move + drag"), "(g)": ("paste", "appearance"),
-            "(h)": ("paste", "appearance")}
+            "(h)": ("move", "paste", "appearance", "move + drag")}
 METRICS = ("centroid_error", "iou", "colour_error", "bg_psnr")
 
 

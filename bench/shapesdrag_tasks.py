@@ -135,12 +135,13 @@ def tasks(mode: str, n: int, seed0: int | None = None) -> list[Task]:
 
 
 def energy(task: Task, bank, ref_bank=None, inpaint: bool = True, naive: bool = False, paper: bool = False):
-    """The task's DRAGON_ENERGY, built through the energy nodes (``inpaint`` False: ablation (d); ``paper``: paste
-    and appearance with the paper's start noise and match instead of this pack's, ablation (h)).
+    """The task's DRAGON_ENERGY, built through the energy nodes (``inpaint`` False: ablation (d); ``paper``: move,
+    paste and appearance with the paper's start noise (and appearance's mean match) instead of this pack's,
+    ablation (h)).
 
-    ``naive`` (baseline (a)): the edit's start noise as a copy-paste of inverted noise. For paste that is the
-    paper's pasted reference noise; appearance has no copy-paste of its own, so its naive copy-paste pastes the
-    reference object's inverted noise onto the base object's centre."""
+    ``naive`` (baseline (a)): the edit's start noise as a copy-paste of inverted noise: the paper's start noise
+    for move and paste; appearance has no copy-paste of its own, so its naive copy-paste pastes the reference
+    object's inverted noise onto the base object's centre."""
     if naive and task.mode == "appearance":
         (rx, ry), (bx, by) = (scenes.centroid(scenes.object_mask(sc, 0)) for sc in (task.reference, task.scene))
         task = dataclasses.replace(task, mode="paste", paste_at=(round(bx - rx), round(by - ry)))
@@ -149,7 +150,8 @@ def energy(task: Task, bank, ref_bank=None, inpaint: bool = True, naive: bool = 
         if e.how == "move":
             w = {**move_eval.MOVE_WEIGHTS, **({} if inpaint else {"w_inpaint": 0.0})}
             (chain,) = DragonEnergyMove.execute(bank=bank, mask=_mask(task.scene, e.index), dx=round(e.dx),
-                                                dy=round(e.dy), scale=e.scale, arrow="", energy=chain, **w).args
+                                                dy=round(e.dy), scale=e.scale, arrow="", energy=chain,
+                                                vacated_noise="inverted" if naive or paper else "fresh", **w).args
         else:
             o = task.scene.objects[e.index]
             pts = [[o.cx + ox, o.cy + oy, o.cx + ox + e.dx, o.cy + oy + e.dy]

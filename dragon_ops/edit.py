@@ -48,9 +48,9 @@ class Plan:
     sde_region: torch.Tensor  # bool, latent grid
     sde_eta: tuple[float, float] | None
 
-    def initial_latent(self, base: torch.Tensor, step: int) -> torch.Tensor:
+    def initial_latent(self, base: torch.Tensor, step: int, seed: int = 0) -> torch.Tensor:
         for term in self.edit.terms:
-            base = term.initial_latent(base, step)
+            base = term.initial_latent(base, step, seed)
         return base
 
     def energy(self, cur: list[torch.Tensor], ref: dict[int, list[torch.Tensor]]):

@@ -139,6 +139,26 @@ def shift_mean(base: torch.Tensor, donor: torch.Tensor, target: torch.Tensor, so
     return out
 
 
+def ring(mask: torch.Tensor, width: int) -> torch.Tensor:
+    """The cells within ``width`` cells (square neighbourhood) of bool mask ``mask``, outside it."""
+    grown = F.max_pool2d(mask.float()[None, None], 2 * width + 1, 1, width)[0, 0] > 0
+    return grown & ~mask
+
+
+def refill(base: torch.Tensor, region: torch.Tensor, around: torch.Tensor, seed: int) -> torch.Tensor:
+    """``base`` with the ``region`` cells replaced by fresh Gaussian noise, seeded, with the per-channel mean and
+    standard deviation of the ``around`` cells: start noise that no longer encodes what was there (a moved
+    object's vacated area). Falls back to the whole grid's statistics when ``around`` is empty. Not in place."""
+    if not bool(region.any()):
+        return base
+    ref = base[..., around if bool(around.any()) else torch.ones_like(around)]
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    fresh = torch.randn(base[..., region].shape, generator=gen, dtype=torch.float32).to(base)
+    out = base.clone()
+    out[..., region] = ref.mean(-1, keepdim=True) + fresh * ref.std(-1, keepdim=True)
+    return out
+
+
 def patch_center(y: float, x: float, shape: tuple[int, int]) -> tuple[int, int]:
     """Grid cell of a point given in cell units, kept one cell inside the border so its 3x3 patch fits.
 

@@ -3,7 +3,7 @@ does to the initial latent, and how the self-attention uses the bank.
 
 Term interface (used by ``edit.compose`` and the sampler):
   bank, strength, banks(), regions(), edit_region(), sde_region(), sde_eta, attention,
-  initial_latent(base, step), energies(cur, ref, untouched), kv(step, layer) for "composite" attention.
+  initial_latent(base, step, seed), energies(cur, ref, untouched), kv(step, layer) for "composite" attention.
 Grids: ``regions`` is on the matching grid (2x latent); edit and SDE regions are on the latent grid.
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ class _Base:
     def sde_region(self) -> torch.Tensor:
         return self.edit_region()
 
-    def initial_latent(self, base: torch.Tensor, step: int) -> torch.Tensor:
+    def initial_latent(self, base: torch.Tensor, step: int, seed: int = 0) -> torch.Tensor:
         return base
 
     def kv(self, step: int, layer) -> torch.Tensor | None:
@@ -43,7 +43,11 @@ class _Base:
 
 @dataclasses.dataclass(frozen=True)
 class MoveTerm(_Base):
-    """Object move / resize (4.1): raw-cosine E_edit on paired cells; E_content with contrast and inpainting."""
+    """Object move / resize (4.1): raw-cosine E_edit on paired cells; E_content with contrast and inpainting.
+
+    Initial latent: the object's inverted noise pasted at its target. The paper leaves the vacated cells' inverted
+    noise, which still encodes the object, to the inpainting term; with ``fresh_vacated`` they start from fresh
+    noise with the statistics of the background around the object instead."""
 
     bank: MemoryBank
     grid: geometry.Move  # matching grid
@@ -51,6 +55,7 @@ class MoveTerm(_Base):
     reference: torch.Tensor | None  # matching grid: the region whose look fills the vacated area
     weights: energies.MoveWeights
     strength: float = 500 * 0.08  # lambda 500 x c_move 0.08
+    fresh_vacated: bool = False  # True: the vacated cells start from fresh noise (this pack's node default)
     attention = Attention("replace", 5)
 
     def regions(self) -> torch.Tensor:
@@ -62,8 +67,12 @@ class MoveTerm(_Base):
     def sde_region(self) -> torch.Tensor:
         return geometry.to_latent_grid(self.regions(), 2)
 
-    def initial_latent(self, base: torch.Tensor, step: int) -> torch.Tensor:
-        return geometry.paste(base, base, self.latent)
+    def initial_latent(self, base: torch.Tensor, step: int, seed: int = 0) -> torch.Tensor:
+        out = geometry.paste(base, base, self.latent)
+        if not self.fresh_vacated:
+            return out
+        occupied = self.latent.source | self.latent.target
+        return geometry.refill(out, self.latent.vacated, geometry.ring(occupied, 2), seed)
 
     def energies(self, cur, ref, untouched):
         r = ref[id(self.bank)]
@@ -102,7 +111,7 @@ class DragTerm(_Base):
             return torch.ones(tuple(s // 2 for s in self.editable.shape), dtype=torch.bool)
         return geometry.to_latent_grid(self.editable, 2)
 
-    def initial_latent(self, base: torch.Tensor, step: int) -> torch.Tensor:
+    def initial_latent(self, base: torch.Tensor, step: int, seed: int = 0) -> torch.Tensor:
         return base if self.landmarks else geometry.copy_patches(base, list(self.latent_pairs))
 
     def energies(self, cur, ref, untouched):
@@ -147,7 +156,7 @@ class TwoImageTerm(_Base):
     def edit_region(self) -> torch.Tensor:
         return geometry.to_latent_grid(self.target, 2)
 
-    def initial_latent(self, base: torch.Tensor, step: int) -> torch.Tensor:
+    def initial_latent(self, base: torch.Tensor, step: int, seed: int = 0) -> torch.Tensor:
         if self.latent is None and self.shift is None:
             return base
         donor = self.ref_bank.latent_at(step).to(base)

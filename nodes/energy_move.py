@@ -8,6 +8,7 @@ from ..dragon_ops.terms import MoveTerm
 from .common import CATEGORY, InputError, MemoryBank, chain, check_finite, energy_input, energy_output, mask_2d
 
 __all__ = ["DragonEnergyMove"]
+VACATED = ("fresh", "inverted")
 
 
 def _build(bank, mask, dy_px: float, dx_px: float, scale: float, reference):
@@ -71,6 +72,11 @@ class DragonEnergyMove(io.ComfyNode):
                                tooltip="Weight pulling the vacated area towards the reference region's look."),
                 io.Mask.Input("reference_mask", optional=True, tooltip="Optional: the region whose look "
                               "should fill the vacated area (default: the untouched background)."),
+                io.Combo.Input("vacated_noise", options=list(VACATED), default="fresh", optional=True, tooltip=(
+                    "Start noise where the object was. 'fresh': new noise (from the sampler's seed) with the "
+                    "statistics of the background around the object, so the old object does not come back as a "
+                    "ghost (the README's results). 'inverted': keep the inverted noise and leave clearing it to "
+                    "the inpainting term, as the paper does.")),
                 energy_input(),
             ],
             outputs=[energy_output()],
@@ -78,8 +84,10 @@ class DragonEnergyMove(io.ComfyNode):
 
     @classmethod
     def execute(cls, *, bank, mask, dx, dy, scale, arrow, w_edit, w_content, w_contrast, w_inpaint,
-                reference_mask=None, energy=None) -> io.NodeOutput:
+                reference_mask=None, vacated_noise="fresh", energy=None) -> io.NodeOutput:
         edit = chain(energy)
+        if vacated_noise not in VACATED:
+            raise InputError(f"vacated_noise: {vacated_noise!r} is not one of {', '.join(VACATED)}.")
         check_finite(scale=scale, w_edit=w_edit, w_content=w_content, w_contrast=w_contrast, w_inpaint=w_inpaint)
         if not 0.1 <= scale <= 4.0:
             raise InputError(f"scale: {scale} is outside 0.1..4.")
@@ -94,6 +102,6 @@ class DragonEnergyMove(io.ComfyNode):
             return io.NodeOutput(edit, ui=ui.PreviewText("zero-length move at scale 1: no term added"))
         grid, lat, ref = _build(bank, mask, float(dy), float(dx), float(scale), reference_mask)
         weights = energies.MoveWeights(w_edit, w_content, w_contrast, w_inpaint)
-        term = MoveTerm(bank, grid, lat, ref, weights)
+        term = MoveTerm(bank, grid, lat, ref, weights, fresh_vacated=vacated_noise == "fresh")
         return io.NodeOutput(edit.then(term), ui=ui.PreviewText(
             f"move by ({dx:g}, {dy:g}) px, scale {scale:g}: {int(grid.target.sum())} target cells"))

@@ -129,7 +129,7 @@ def edit_latent(model, positive, negative, bank, edit: Edit, *, seed, cfg, energ
     guider = comfy.samplers.CFGGuider(m)
     guider.set_conds(positive, negative)
     guider.set_cfg(cfg)
-    init = plan.initial_latent(bank.latent_at(start_step), start_step)
+    init = plan.initial_latent(bank.latent_at(start_step), start_step, seed)
     pbar = comfy.utils.ProgressBar(n - start_step)
 
     def progress(i, denoised, x, total):

@@ -222,6 +222,8 @@ class CaseBuilder:
             common["energy"] = upstream
         if kind == "Move":
             extra = {"reference_mask": self.mask(self.size)} if r.random() < 0.2 else {}
+            if r.random() < 0.5:
+                extra["vacated_noise"] = self.pick(("fresh", "inverted"), ("none",))
             nid = g.add("DragonEnergyMove", mask=self.mask(self.size), **offset, scale=scale,
                         arrow=self.points(self.size) if r.random() < 0.3 else "", **weights,
                         w_contrast=self.pick((0.0, 0.2), (-1.0,)), w_inpaint=self.pick((0.0, 0.8), (200.0,)),
