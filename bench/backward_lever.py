@@ -50,14 +50,17 @@ def main(argv: list[str] | None = None) -> dict:
     masks = torch.stack([half, 1 - half]).to(dev, dtype)
     seconds: dict[str, list[float]] = {"sequential": [], "batched": []}
     results = {}
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
     for k in range(a.repeats + 1):  # the first round warms up and is not timed
         for name in seconds:
-            if dev.type == "cuda":
-                torch.cuda.synchronize()
+            sync()
             t0 = time.perf_counter()
             results[name] = gradients(unet, x, masks, name == "batched")
-            if dev.type == "cuda":
-                torch.cuda.synchronize()
+            sync()
             if k:
                 seconds[name].append(time.perf_counter() - t0)
     med = {name: statistics.median(s) for name, s in seconds.items()}

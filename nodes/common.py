@@ -21,6 +21,12 @@ def check_finite(**values: float) -> None:
             raise InputError(f"{name}: must be a finite number, got {value}.")
 
 
+def check_choice(name: str, value, options) -> None:
+    """Refuse a value outside a combo's options by name (API-format prompts can send anything)."""
+    if value not in options:
+        raise InputError(f"{name}: {value!r} is not one of {', '.join(map(str, options))}.")
+
+
 def unet_of(model, name: str = "model"):
     """The ComfyUI UNetModel inside a MODEL, or a clear error."""
     from ..dragon_ops.unet_map import is_unet

@@ -5,7 +5,17 @@ from comfy_api.latest import io, ui
 
 from ..dragon_ops import energies, geometry, points
 from ..dragon_ops.terms import MoveTerm
-from .common import CATEGORY, InputError, MemoryBank, chain, check_finite, energy_input, energy_output, mask_2d
+from .common import (
+    CATEGORY,
+    InputError,
+    MemoryBank,
+    chain,
+    check_choice,
+    check_finite,
+    energy_input,
+    energy_output,
+    mask_2d,
+)
 
 __all__ = ["DragonEnergyMove"]
 VACATED = ("fresh", "inverted")
@@ -86,8 +96,7 @@ class DragonEnergyMove(io.ComfyNode):
     def execute(cls, *, bank, mask, dx, dy, scale, arrow, w_edit, w_content, w_contrast, w_inpaint,
                 reference_mask=None, vacated_noise="fresh", energy=None) -> io.NodeOutput:
         edit = chain(energy)
-        if vacated_noise not in VACATED:
-            raise InputError(f"vacated_noise: {vacated_noise!r} is not one of {', '.join(VACATED)}.")
+        check_choice("vacated_noise", vacated_noise, VACATED)
         check_finite(scale=scale, w_edit=w_edit, w_content=w_content, w_contrast=w_contrast, w_inpaint=w_inpaint)
         if not 0.1 <= scale <= 4.0:
             raise InputError(f"scale: {scale} is outside 0.1..4.")

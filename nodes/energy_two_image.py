@@ -5,7 +5,17 @@ from comfy_api.latest import io, ui
 
 from ..dragon_ops import geometry, memory_bank
 from ..dragon_ops.terms import TwoImageTerm
-from .common import CATEGORY, InputError, MemoryBank, chain, check_finite, energy_input, energy_output, mask_2d
+from .common import (
+    CATEGORY,
+    InputError,
+    MemoryBank,
+    chain,
+    check_choice,
+    check_finite,
+    energy_input,
+    energy_output,
+    mask_2d,
+)
 
 
 def _grid_mask(mask, name: str, bank):
@@ -73,8 +83,7 @@ class DragonEnergyAppearance(io.ComfyNode):
                 noise_shift=1.0, energy=None):
         edit = chain(energy)
         check_finite(w_edit=w_edit, w_content=w_content, noise_shift=noise_shift)
-        if match not in MATCHES:
-            raise InputError(f"match: {match!r} is not one of {', '.join(MATCHES)}.")
+        check_choice("match", match, MATCHES)
         if not 0.0 <= noise_shift <= 1.0:
             raise InputError(f"noise_shift: {noise_shift} is outside 0..1.")
         _same_source(bank, reference_bank)
@@ -129,8 +138,7 @@ class DragonEnergyPaste(io.ComfyNode):
                 start_noise="reference mean", energy=None):
         edit = chain(energy)
         check_finite(scale=scale, w_edit=w_edit, w_content=w_content)
-        if start_noise not in START_NOISE:
-            raise InputError(f"start_noise: {start_noise!r} is not one of {', '.join(START_NOISE)}.")
+        check_choice("start_noise", start_noise, START_NOISE)
         _same_source(bank, reference_bank)
         if not 0.1 <= scale <= 4.0:
             raise InputError(f"scale: {scale} is outside 0.1..4.")
@@ -142,9 +150,7 @@ class DragonEnergyPaste(io.ComfyNode):
         if not bool(grid.target.any()) or not bool(lat_src.any()):
             raise InputError("dx/dy: the pasted object lands entirely outside the image; use a smaller offset.")
         lat = geometry.move(lat_src, dy / (2 * cell), dx / (2 * cell), scale, (cy / (2 * cell), cx / (2 * cell)))
-        if start_noise == "reference noise":
-            term = TwoImageTerm(bank, reference_bank, grid.target, source, w_edit, w_content, grid, lat, 1500 * 0.04)
-        else:
-            term = TwoImageTerm(bank, reference_bank, grid.target, source, w_edit, w_content, grid, None, 1500 * 0.04,
-                                (lat.target, lat.source, 1.0))
+        pasted = start_noise == "reference noise"  # the paper's start noise, else this picture's noise shifted
+        term = TwoImageTerm(bank, reference_bank, grid.target, source, w_edit, w_content, grid,
+                            lat if pasted else None, 1500 * 0.04, None if pasted else (lat.target, lat.source, 1.0))
         return io.NodeOutput(edit.then(term), ui=ui.PreviewText(f"paste at ({dx}, {dy}) px, scale {scale:g}"))

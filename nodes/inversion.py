@@ -14,6 +14,7 @@ from .common import (
     CATEGORY,
     InputError,
     MemoryBank,
+    check_choice,
     check_latent_fits,
     check_memory,
     mask_2d,
@@ -80,8 +81,7 @@ class DDIMInvertToMemoryBank(io.ComfyNode):
             raise InputError("conditioning: is empty; connect a CLIPTextEncode of the image's prompt.")
         if not 0 <= refine <= 5:
             raise InputError(f"refine: must be 0..5 (got {refine}).")
-        if bank_precision not in DTYPES:
-            raise InputError(f"bank_precision: '{bank_precision}' is not one of {list(DTYPES)}.")
+        check_choice("bank_precision", bank_precision, DTYPES)
         if isolate_mask is not None:
             m = mask_2d(isolate_mask, "isolate_mask", tuple(samples.shape[-2:]))
             if not bool((m > 0.5).any()):

@@ -13,7 +13,18 @@ from comfy_api.latest import io, ui
 
 from ..dragon_ops import attention, features, guidance, memory_bank, presets, sampler, unet_map
 from ..dragon_ops.edit import Edit, compose
-from .common import CATEGORY, Energy, InputError, MemoryBank, chain, check_finite, check_memory, patch_summary, unet_of
+from .common import (
+    CATEGORY,
+    Energy,
+    InputError,
+    MemoryBank,
+    chain,
+    check_choice,
+    check_finite,
+    check_memory,
+    patch_summary,
+    unet_of,
+)
 
 log = logging.getLogger("dragon_drag_edit")
 
@@ -100,8 +111,7 @@ def edit_latent(model, positive, negative, bank, edit: Edit, *, seed, cfg, energ
     ``ablation`` switches parts of the method off (the benchmark's ablations); the default is the method."""
     check_finite(cfg=cfg, energy_scale=energy_scale, guidance_cap=guidance_cap)
     unet = unet_of(model)
-    if preset not in presets.PRESETS:
-        raise InputError(f"preset: '{preset}' is not one of {list(presets.PRESETS)}.")
+    check_choice("preset", preset, presets.PRESETS)
     n = bank.schedule.steps
     if not 0 <= start_step < n:
         raise InputError(f"start_step: must be below the bank's {n} steps (got {start_step}).")

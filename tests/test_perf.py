@@ -14,8 +14,8 @@ def test_perf_counts_and_bank_bytes_at_ci_size(capsys):
     plain, inv = results["(a) plain KSampler"], results["inversion"]
     assert (plain["full_forwards"], plain["guidance_forwards"], plain["backwards"]) == (2 * STEPS, 0, 0)  # CFG
     assert (inv["full_forwards"], inv["backwards"]) == (2 * STEPS, 0)  # refine=1: two passes per step
-    for name in presets.PRESETS:
-        plan = presets.StepPlan(presets.PRESETS[name], STEPS, 0, presets.at(30, STEPS), presets.at(5, STEPS), True)
+    for name, preset in presets.PRESETS.items():
+        plan = presets.StepPlan(preset, STEPS, 0, presets.at(30, STEPS), presets.at(5, STEPS), True)
         got = {k: results[f"guided, {name}"][k] for k in ("full_forwards", "guidance_forwards", "backwards")}
         assert got == plan.expected_passes(cfg_batch=2)
     unet = sd15_random.base_model(torch.device("meta"), torch.float16, 32).diffusion_model
