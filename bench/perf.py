@@ -23,16 +23,16 @@ import nodes as comfy_nodes
 import psutil
 import torch
 
-from ..dragon_ops import presets
+from ..dragon_ops import paper, presets
 from ..dragon_ops.sampler import forward_kind
 from ..nodes.energy_move import DragonEnergyMove
 from ..nodes.inversion import DDIMInvertToMemoryBank
 from ..nodes.sampler import edit_latent
 from . import sd15_random, toy_model
-from .move_eval import MOVE_WEIGHTS, TOY_SAMPLER
+from .move_eval import MOVE_WEIGHTS, TOY_INVERSION, TOY_SAMPLER
 
-PAPER_SAMPLER = {"seed": 0, "cfg": 4.0, "energy_scale": 1.0, "start_step": 0, "guidance_until": 30,
-                 "bank_start_step": 5, "guidance_cap": 0.0}
+PAPER_SAMPLER = {"seed": 0, "cfg": paper.MODES["move"].cfg, "energy_scale": 1.0, "start_step": 0,
+                 "guidance_until": paper.GUIDANCE_UNTIL, "bank_start_step": paper.BANK_FROM, "guidance_cap": 0.0}
 KEY = "dragon_perf"
 
 
@@ -116,7 +116,7 @@ def run(a) -> dict:
             bank = state["bank"]
             (energy,) = DragonEnergyMove.execute(bank=bank, mask=mask, dx=dx, dy=0, scale=1.0, arrow="",
                                                  **MOVE_WEIGHTS).args
-            _, counts = edit_latent(model, pos, neg, bank, energy, **{**settings, "preset": preset})
+            _, counts, _ = edit_latent(model, pos, neg, bank, energy, **{**settings, "preset": preset})
             return {"backwards": counts["backwards"]}
         return go
 
@@ -157,7 +157,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", choices=list(sd15_random.DTYPES), default="fp32")
     ap.add_argument("--bank", default="fp16", help="bank_precision of the inversion")
-    ap.add_argument("--refine", type=int, default=1)
+    ap.add_argument("--refine", type=int, default=None,
+                    help="inversion refine (default: 0, the paper's, for sd15; the Shapes32 settings' 1)")
     ap.add_argument("--cfg", type=float, default=None)
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--json", default="")
@@ -166,6 +167,8 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(a.threads)
     if a.model == "shapes32":
         a.size = 32
+    if a.refine is None:
+        a.refine = TOY_INVERSION["refine"] if a.model == "shapes32" else paper.REFINE
     results = run(a)
     print(report(results, a))
     if a.json:

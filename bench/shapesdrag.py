@@ -70,7 +70,7 @@ class Runner:
         energy = shapesdrag_tasks.energy(task, bank, ref_bank, **{k: v for k, v in variant.items() if k in own})
         settings = {**move_eval.TOY_SAMPLER, **{k: v for k, v in variant.items() if k not in own}}
         t0 = time.perf_counter()
-        latent, counts = edit_latent(self.model, self.cond, self.cond, bank, energy, **settings)
+        latent, counts, _ = edit_latent(self.model, self.cond, self.cond, bank, energy, **settings)
         seconds = time.perf_counter() - t0
         return move_eval.decode(self.vae, {"samples": latent}), counts, seconds
 

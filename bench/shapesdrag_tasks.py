@@ -168,7 +168,8 @@ def energy(task: Task, bank, ref_bank=None, inpaint: bool = True, naive: bool = 
     elif task.mode == "appearance":
         (chain,) = DragonEnergyAppearance.execute(bank=bank, mask=_mask(task.scene, 0), reference_bank=ref_bank,
                                                   reference_mask=_mask(task.reference, 0), w_edit=3.5,
-                                                  w_content=5.0, **(PAPER_APPEARANCE if paper else {})).args
+                                                  w_content=5.0,
+                                                  **(PAPER_APPEARANCE if paper else move_eval.TOY_APPEARANCE)).args
     return chain
 
 

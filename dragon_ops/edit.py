@@ -47,6 +47,12 @@ class Plan:
     edit_region: torch.Tensor  # bool, latent grid (R)
     sde_region: torch.Tensor  # bool, latent grid
     sde_eta: tuple[float, float] | None
+    mask_grid: str = "nearest"  # how matching-grid masks reach the latent grid (geometry.to_latent_grid)
+
+    @property
+    def backwards_per_guidance(self) -> int:
+        """Backward passes per guidance evaluation: E_edit's, and E_content's when a term has one."""
+        return 1 + any(t.has_content for t in self.edit.terms)
 
     def initial_latent(self, base: torch.Tensor, step: int, seed: int = 0) -> torch.Tensor:
         for term in self.edit.terms:
@@ -77,7 +83,7 @@ class Plan:
             return None
         mode, term = best
         if mode == "composite":
-            return "replace", lambda layer: term.kv(step, layer)
+            return "replace", lambda layer: term.kv(step, layer, self.mask_grid)
         return mode, lambda layer: self.bank.hidden_at(step, layer.key)
 
 
@@ -88,12 +94,12 @@ def _union(masks: list[torch.Tensor]) -> torch.Tensor:
     return out
 
 
-def compose(edit: Edit, bank: MemoryBank) -> Plan:
-    """Merge the terms of ``edit`` for sampling from ``bank``."""
+def compose(edit: Edit, bank: MemoryBank, mask_grid: str = "nearest") -> Plan:
+    """Merge the terms of ``edit`` for sampling from ``bank``; ``mask_grid`` as in ``geometry.to_latent_grid``."""
     h, w = bank.latent_shape[-2:]
     if not edit.terms:
         empty = torch.zeros(h, w, dtype=torch.bool)
-        return Plan(edit, bank, (), torch.ones(2 * h, 2 * w, dtype=torch.bool), empty, empty, None)
+        return Plan(edit, bank, (), torch.ones(2 * h, 2 * w, dtype=torch.bool), empty, empty, None, mask_grid)
     banks: dict[int, MemoryBank] = {}
     for term in edit.terms:
         for b in term.banks():
@@ -101,4 +107,5 @@ def compose(edit: Edit, bank: MemoryBank) -> Plan:
     etas = [t.sde_eta for t in edit.terms if t.sde_eta is not None]
     eta = (max(e[0] for e in etas), max(e[1] for e in etas)) if etas else None
     return Plan(edit, bank, tuple(banks.values()), ~_union([t.regions() for t in edit.terms]),
-                _union([t.edit_region() for t in edit.terms]), _union([t.sde_region() for t in edit.terms]), eta)
+                _union([t.edit_region(mask_grid) for t in edit.terms]),
+                _union([t.sde_region(mask_grid) for t in edit.terms]), eta, mask_grid)

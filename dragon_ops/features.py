@@ -39,6 +39,15 @@ def output_block_patch(h: torch.Tensor, hsp: torch.Tensor, transformer_options: 
     return h, hsp
 
 
+def autograd_attention(func, *args, **kwargs):
+    """``optimized_attention_override`` of the correspondence forwards: ComfyUI's PyTorch SDPA kernel, which has a
+    backward pass, whatever kernel ComfyUI chose globally (sage, flash and upstream's int8 kernels have none).
+    ``func`` is the global kernel, left unused; the kwargs carry ComfyUI's re-entry flag, so no override recurses."""
+    import comfy.ldm.modules.attention
+
+    return comfy.ldm.modules.attention.attention_pytorch(*args, **kwargs)
+
+
 def without_control(cond: list[dict]) -> list[dict]:
     return [{k: v for k, v in c.items() if k != "control"} for c in cond]
 
@@ -52,11 +61,13 @@ def options_with(model_options: dict, **entries) -> dict:
 
 def tapped_features(model, cond: list[dict], x: torch.Tensor, sigma: float, model_options: dict,
                     blocks: tuple[int, ...], grid: tuple[int, int], **entries) -> list[torch.Tensor]:
-    """Decoder features at ``blocks`` for sigma-space input x, each nearest-resized to ``grid``: (B, C, gh, gw)."""
+    """Decoder features at ``blocks`` for sigma-space input x, each nearest-resized to ``grid``: (B, C, gh, gw).
+    Current and reference features both go through ``autograd_attention``, so they are computed alike."""
     import comfy.samplers
 
     tap = FeatureTap(tuple(blocks))
-    options = options_with(model_options, **{TAP_KEY: tap}, **entries)
+    options = options_with(model_options, **{TAP_KEY: tap, "optimized_attention_override": autograd_attention},
+                           **entries)
     try:
         comfy.samplers.calc_cond_batch(model, [without_control(cond)], x, x.new_full((x.shape[0],), sigma), options)
     except StopForward:

@@ -26,10 +26,20 @@ def resize_mask(mask: torch.Tensor, size: tuple[int, int], threshold: float = 0.
     return F.interpolate(m, size=size, mode="nearest")[0, 0] > threshold
 
 
-def to_latent_grid(grid_mask: torch.Tensor, factor: int) -> torch.Tensor:
-    """Bool mask on a grid ``factor`` times finer than the latent -> bool latent mask (any covered cell counts)."""
-    m = grid_mask.float()[None, None]
-    return F.max_pool2d(m, factor)[0, 0] > 0
+MASK_GRIDS = ("nearest", "dilated")
+
+
+def to_latent_grid(grid_mask: torch.Tensor, factor: int, rule: str = "nearest") -> torch.Tensor:
+    """Bool mask on a grid ``factor`` times finer than the latent -> bool latent mask.
+
+    "nearest": the spec's M↓8, nearest downsampling (sections 4.1-4.5); "dilated" (this pack's variant): a latent
+    cell counts when any of its finer cells does, so the mask grows by up to one latent cell.
+    """
+    if rule == "nearest":
+        return grid_mask[::factor, ::factor].clone()
+    if rule == "dilated":
+        return F.max_pool2d(grid_mask.float()[None, None], factor)[0, 0] > 0
+    raise ValueError(f"unknown mask grid rule {rule!r}; one of {', '.join(MASK_GRIDS)}")
 
 
 def isolate(latent: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

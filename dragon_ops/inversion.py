@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import torch
 
+from . import ddim
 from .attention import STATE_KEY, BankRecorder, BankState, attn1_patch
 
 
@@ -62,8 +63,7 @@ def sample_ddim_inversion(model, x, sigmas, extra_args=None, callback=None, disa
         args = with_state(extra_args, BankState(recorder=recorder))
         z = x / (1.0 + sig[j] ** 2) ** 0.5
         eps = eps_at(model, z, sig[j + 1], args)
-        x0 = x - sig[j] * eps
-        x_next = x0 + sig[j + 1] * eps
+        x0, x_next = ddim.step(x, sig[j], sig[j + 1], eps)
         for _ in range(refine):
             den = model(x_next, x.new_full((x.shape[0],), sig[j + 1]), **extra_args)
             x_next = x + (sig[j + 1] - sig[j]) * (x_next - den) / sig[j + 1]

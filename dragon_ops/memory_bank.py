@@ -27,7 +27,7 @@ from .schedule import DdimSchedule
 from .unet_map import BankLayer
 
 FORMAT = "dragon-memory-bank"
-VERSION = 1
+VERSION = 2  # v2: the fingerprint no longer hashes ComfyUI's unet_config
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "fp8": torch.float8_e4m3fn}
 FP8_MAX = 448.0  # largest finite float8_e4m3fn; LN1(h) is clamped to it before the cast
 
@@ -66,9 +66,13 @@ class MemoryBank:
     def nbytes(self) -> int:
         return _nbytes((self.latents, *self.hidden.values()))
 
-    # ComfyUI's RAM-pressure output cache sizes cached outputs to pick what to evict; without these hooks a bank
-    # counts as a tiny object and is evicted last. 0.3.75 calls get_ram_usage(); current upstream scans the tensors
-    # that _comfy_cache_tensors() returns.
+    # ComfyUI's RAM-pressure output cache (upstream's default) sizes cached outputs to pick what to evict: 0.3.75
+    # calls get_ram_usage(), upstream scans the CPU tensors that _comfy_cache_tensors() returns
+    # (comfy_execution/caching.py @0c5058b9). The bank reports its true size on purpose. Under RAM pressure
+    # upstream may evict entries of 512 MiB or more even during the running prompt (execution.py @04e2a914), but
+    # the nodes that still need the bank hold it through the execution list (comfy_execution/graph.py
+    # ``execution_cache``), so the running edit never re-inverts; the cost is one inversion in the next prompt,
+    # paid only when RAM is short, where keeping 0.3-0.7 GiB cached could end the run out of memory instead.
     def get_ram_usage(self) -> int:
         return _nbytes(self._comfy_cache_tensors())
 
@@ -154,9 +158,11 @@ def load(path: str, device: str | torch.device = "cpu") -> MemoryBank:
         raise
     except (OSError, json.JSONDecodeError, safetensors.SafetensorError, RuntimeError, ValueError) as e:
         raise BankError(f"{path} is truncated or corrupt and cannot be read as a memory bank ({e})") from e
-    if head.get("format") != FORMAT or head.get("version") != VERSION:
-        raise BankError(f"{path}: unsupported bank format {head.get('format')} v{head.get('version')}, "
-                        f"this pack reads {FORMAT} v{VERSION}")
+    if head.get("format") != FORMAT:
+        raise BankError(f"{path}: unsupported bank format {head.get('format')!r}, this pack reads {FORMAT}")
+    if head.get("version") != VERSION:
+        raise BankError(f"{path}: was saved as bank format v{head.get('version')}, this pack reads v{VERSION}; "
+                        "re-run DDIMInvertToMemoryBank on the image and save the bank again")
     layers = tuple(BankLayer(**layer) for layer in head["layers"])
     hidden = {k.removeprefix("hidden/"): v for k, v in tensors.items() if k.startswith("hidden/")}
     sched = head["schedule"]

@@ -15,26 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 
-SPEC_STEPS = 50
+from . import paper
+from .paper import Schedule as Preset
 
+SPEC_STEPS = paper.STEPS
 
-@dataclasses.dataclass(frozen=True)
-class Preset:
-    name: str
-    dense_until: int  # guide every step below this
-    sparse_every: int  # then every k-th step
-    time_travel: tuple[int, ...] = ()
-    repeats: int = 1
-    sde_window: tuple[int, int] = (0, 0)  # [start, stop)
-    sde_eta_in: float = 0.0
-    sde_eta_out: float = 0.0
-
-
-PRESETS = {
-    "DragonDiffusion": Preset("DragonDiffusion", dense_until=30, sparse_every=1),
-    "DiffEditor": Preset("DiffEditor", dense_until=10, sparse_every=2, time_travel=(22, 24, 26, 28), repeats=3,
-                         sde_window=(11, 20), sde_eta_in=0.4, sde_eta_out=0.0),
-    "Fast": Preset("Fast", dense_until=0, sparse_every=2),
+PRESETS: dict[str, Preset] = {
+    **paper.SCHEDULES,
+    "Fast": Preset(dense_until=0, sparse_every=2),  # ours: DragonDiffusion at even steps only
 }
 
 
@@ -68,12 +56,13 @@ class StepPlan:
         lo, hi = (at(s, self.steps) for s in self.preset.sde_window)
         return lo <= i < hi and (self.preset.sde_eta_in > 0 or self.preset.sde_eta_out > 0)
 
-    def expected_passes(self, cfg_batch: int, banks: int = 1) -> dict[str, int]:
-        """UNet work of a run, in single-image passes (the sampler reports the same keys)."""
+    def expected_passes(self, cfg_batch: int, banks: int = 1, backwards: int = 2) -> dict[str, int]:
+        """UNet work of a run, in single-image passes (the sampler reports the same keys); ``backwards`` per
+        guidance evaluation (``Plan.backwards_per_guidance``: 1 for a landmarks-only edit)."""
         idx = range(self.start, self.steps)
         guided = [i for i in idx if self.guided(i)]
         return {
             "full_forwards": sum(self.repeats(i) * cfg_batch + self.repeats(i) - 1 for i in idx),
             "guidance_forwards": sum(self.repeats(i) for i in guided) + banks * len(guided),
-            "backwards": 2 * sum(self.repeats(i) for i in guided),
+            "backwards": backwards * sum(self.repeats(i) for i in guided),
         }

@@ -17,7 +17,7 @@ import dataclasses
 
 import torch
 
-from . import features, guidance
+from . import ddim, features, guidance
 from .attention import STATE_KEY, BankState
 from .edit import Plan
 from .inversion import with_state
@@ -81,10 +81,6 @@ def count_forwards(executor, x, t, c_concat=None, c_crossattn=None, control=None
     return executor(x, t, c_concat, c_crossattn, control, transformer_options, **kw)
 
 
-def _alpha(sigma: float) -> float:
-    return 1.0 / (1.0 + sigma * sigma)
-
-
 def _reference(run: GuidedRun, options: dict, i: int) -> dict[int, list[torch.Tensor]]:
     """Reference features of every bank at step i: depend only on the bank, so computed once per step."""
     out = {}
@@ -126,8 +122,7 @@ def _grad_plan(run: GuidedRun) -> Plan:
 
 def _sde_scale(run: GuidedRun, i: int, sigma: float, sigma_next: float, like: torch.Tensor) -> torch.Tensor:
     """Per-pixel noise std s (VP units) of the regional SDE: eta * DDPM posterior std (spec 6.1)."""
-    a_t, a_prev = _alpha(sigma), _alpha(sigma_next)
-    std = ((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)) ** 0.5
+    std = ddim.posterior_std(sigma, sigma_next)
     region = run.plan.sde_region.to(device=like.device, dtype=like.dtype)
     eta_in, eta_out = run.plan.sde_eta or (run.steps.preset.sde_eta_in, run.steps.preset.sde_eta_out)
     eta = eta_in * region + eta_out * (1 - region)
@@ -162,18 +157,14 @@ def sample_guided(model, x, sigmas, extra_args=None, callback=None, disable=None
             g = 0.0
             if run.steps.guided(i):
                 g = _guidance(run, options, i, x, sigma, eps)
-            x0 = x - sigma * (eps + g)
+            x0, x_next = ddim.step(x, sigma, sigma_next, eps, g)
             if run.steps.sde(i) and repeats == 1:
                 s = _sde_scale(run, i, sigma, sigma_next, x)
-                a_prev = _alpha(sigma_next)
-                n = torch.randn(x.shape, generator=noise_gen).to(x)
-                x_next = x0 + ((1 - a_prev - s * s).clamp_min(0) / a_prev).sqrt() * eps + s / a_prev ** 0.5 * n
-            else:
-                x_next = x0 + sigma_next * eps
+                x_next = ddim.sde_step(x0, eps, sigma_next, s, torch.randn(x.shape, generator=noise_gen).to(x))
             if r < repeats - 1:  # time travel: deterministic DDIM re-noise back to sigma_i (no CFG, no bank)
                 eps_back = features.cond_eps(run.model, run.cond, x_next, sigma_next, options["model_options"],
                                              **{RUN_KEY: run, STATE_KEY: None})
-                x = (x_next - sigma_next * eps_back) + sigma * eps_back
+                x = ddim.step(x_next, sigma_next, sigma, eps_back)[1]
         if not torch.isfinite(x_next).all():
             raise Diverged(i, by_model=not bool(torch.isfinite(eps).all()))
         x = x_next

@@ -2,7 +2,7 @@
 does to the initial latent, and how the self-attention uses the bank.
 
 Term interface (used by ``edit.compose`` and the sampler):
-  bank, strength, banks(), regions(), edit_region(), sde_region(), sde_eta, attention,
+  bank, strength, mode, banks(), regions(), edit_region(rule), sde_region(rule), sde_eta, attention, has_content,
   initial_latent(base, step, seed), energies(cur, ref, untouched), kv(step, layer) for "composite" attention.
 Grids: ``regions`` is on the matching grid (2x latent); edit and SDE regions are on the latent grid.
 """
@@ -14,6 +14,7 @@ import torch
 
 from . import energies, geometry
 from .memory_bank import MemoryBank
+from .paper import MODES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,23 +22,29 @@ class Attention:
     """A bank-attention rule: mode over spec steps [start, stop) (scaled to the bank's step count)."""
 
     mode: str  # "replace" | "concat" | "composite"
-    start: int = 5
-    stop: int = 50
+    start: int
+    stop: int
+
+    @classmethod
+    def of(cls, mode: str) -> Attention:
+        """The paper's rule for edit mode ``mode`` (spec section 5)."""
+        return cls(MODES[mode].bank_rule, *MODES[mode].bank_window)
 
 
 class _Base:
     sde_eta: tuple[float, float] | None = None  # (inside, outside) override of the preset's regional SDE
+    has_content = True  # whether the term has an E_content (a second backward pass per guided step)
 
     def banks(self) -> tuple[MemoryBank, ...]:
         return (self.bank,)
 
-    def sde_region(self) -> torch.Tensor:
-        return self.edit_region()
+    def sde_region(self, rule: str) -> torch.Tensor:
+        return self.edit_region(rule)
 
     def initial_latent(self, base: torch.Tensor, step: int, seed: int = 0) -> torch.Tensor:
         return base
 
-    def kv(self, step: int, layer) -> torch.Tensor | None:
+    def kv(self, step: int, layer, rule: str) -> torch.Tensor | None:
         return None
 
 
@@ -54,18 +61,19 @@ class MoveTerm(_Base):
     latent: geometry.Move  # latent grid: pastes the object's inverted noise at its target
     reference: torch.Tensor | None  # matching grid: the region whose look fills the vacated area
     weights: energies.MoveWeights
-    strength: float = 500 * 0.08  # lambda 500 x c_move 0.08
-    fresh_vacated: bool = False  # True: the vacated cells start from fresh noise (this pack's node default)
-    attention = Attention("replace", 5)
+    strength: float = MODES["move"].strength  # lambda 500 x c_move 0.08
+    fresh_vacated: bool = False  # True: the vacated cells start from fresh noise (this pack's variant)
+    mode = "move"
+    attention = Attention.of("move")
 
     def regions(self) -> torch.Tensor:
         return self.grid.source | self.grid.target
 
-    def edit_region(self) -> torch.Tensor:
-        return geometry.to_latent_grid(self.grid.target, 2)
+    def edit_region(self, rule: str) -> torch.Tensor:
+        return geometry.to_latent_grid(self.grid.target, 2, rule)
 
-    def sde_region(self) -> torch.Tensor:
-        return geometry.to_latent_grid(self.regions(), 2)
+    def sde_region(self, rule: str) -> torch.Tensor:
+        return geometry.to_latent_grid(self.regions(), 2, rule)
 
     def initial_latent(self, base: torch.Tensor, step: int, seed: int = 0) -> torch.Tensor:
         out = geometry.paste(base, base, self.latent)
@@ -96,20 +104,28 @@ class DragTerm(_Base):
     latent_pairs: tuple[tuple[int, int, int, int], ...]  # (hy, hx, ty, tx) on the latent grid
     weights: energies.DragWeights
     landmarks: bool = False
-    strength: float = 2000 * 0.04
-    attention = Attention("concat", 5)
+    strength: float = MODES["drag"].strength
+    attention = Attention.of("drag")  # landmarks: the same rule
+
+    @property
+    def mode(self) -> str:
+        return "landmarks" if self.landmarks else "drag"
 
     @property
     def sde_eta(self):
-        return (0.2, 0.2) if self.landmarks else None
+        return MODES[self.mode].sde_eta
+
+    @property
+    def has_content(self) -> bool:
+        return not self.landmarks
 
     def regions(self) -> torch.Tensor:
         return torch.zeros_like(self.editable) if self.landmarks else self.editable
 
-    def edit_region(self) -> torch.Tensor:
+    def edit_region(self, rule: str) -> torch.Tensor:
         if self.landmarks:
             return torch.ones(tuple(s // 2 for s in self.editable.shape), dtype=torch.bool)
-        return geometry.to_latent_grid(self.editable, 2)
+        return geometry.to_latent_grid(self.editable, 2, rule)
 
     def initial_latent(self, base: torch.Tensor, step: int, seed: int = 0) -> torch.Tensor:
         return base if self.landmarks else geometry.copy_patches(base, list(self.latent_pairs))
@@ -143,9 +159,10 @@ class TwoImageTerm(_Base):
     w_content: float
     pairs: geometry.Move | None = None  # paste: target cells -> source cells (matching grid)
     latent: geometry.Move | None = None  # paste with the paper's start noise: the same on the latent grid
-    strength: float = 2000 * 0.04
+    strength: float = MODES["appearance"].strength
     shift: tuple[torch.Tensor, torch.Tensor, float] | None = None  # latent-grid target, source masks; amount
-    attention = Attention("composite", 0, 36)
+    mode: str = "appearance"  # or "paste"
+    attention = Attention.of("appearance")  # paste: the same rule
 
     def banks(self) -> tuple[MemoryBank, ...]:
         return (self.bank, self.ref_bank)
@@ -153,8 +170,8 @@ class TwoImageTerm(_Base):
     def regions(self) -> torch.Tensor:
         return self.target
 
-    def edit_region(self) -> torch.Tensor:
-        return geometry.to_latent_grid(self.target, 2)
+    def edit_region(self, rule: str) -> torch.Tensor:
+        return geometry.to_latent_grid(self.target, 2, rule)
 
     def initial_latent(self, base: torch.Tensor, step: int, seed: int = 0) -> torch.Tensor:
         if self.latent is None and self.shift is None:
@@ -172,14 +189,14 @@ class TwoImageTerm(_Base):
             e_edit = energies.paste_edit(cur, other, self.pairs.target_idx, self.pairs.source_idx, self.w_edit)
         return e_edit, energies.region_content(cur, base, ~self.target & untouched, self.w_content, reduce="sum")
 
-    def kv(self, step: int, layer) -> torch.Tensor | None:
+    def kv(self, step: int, layer, rule: str) -> torch.Tensor | None:
         base, other = self.bank.hidden_at(step, layer.key), self.ref_bank.hidden_at(step, layer.key)
         if base is None or other is None:
             return None
         h, w = self.bank.latent_shape[-2:]
         grid = (-(-h // layer.factor), -(-w // layer.factor))
-        keep = ~geometry.token_mask(geometry.to_latent_grid(self.target, 2), grid)
-        take = geometry.token_mask(geometry.to_latent_grid(self.source, 2), grid)
+        keep = ~geometry.token_mask(geometry.to_latent_grid(self.target, 2, rule), grid)
+        take = geometry.token_mask(geometry.to_latent_grid(self.source, 2, rule), grid)
         if base.dtype != other.dtype:  # banks stored at different precisions (fp8 does not promote): meet in fp32
             base, other = base.float(), other.float()
         return torch.cat([base[:, keep], other[:, take]], dim=1)
@@ -201,5 +218,5 @@ def drag_term(bank: MemoryBank, editable: torch.Tensor, pairs_px, cell_px: float
         latent_pairs.append((*lat[0], *lat[1]))
     patches = energies.PointPatches(torch.stack(targets), torch.stack(handles), tuple(contrast))
     if strength is None:
-        strength = (3000 if landmarks else 2000) * 0.04
+        strength = MODES["landmarks" if landmarks else "drag"].strength
     return DragTerm(bank, editable, patches, tuple(latent_pairs), weights, landmarks, strength)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 
 import torch
 
@@ -79,17 +78,21 @@ def map_unet(unet: torch.nn.Module) -> UNetMap:
     return UNetMap(tuple(layers), tuple(taps[-2:]), tuple(tap_ch[-2:]), tuple(tap_f[-2:]))
 
 
-def fingerprint(unet: torch.nn.Module, config: dict, patch_summary: str = "") -> str:
-    """A short, cheap identity for a model: its config, a sample of its weights, and its weight patches.
+def fingerprint(unet: torch.nn.Module, patch_summary: str = "") -> str:
+    """A short, cheap identity for a model: its architecture (class, every weight's name and shape), a sample of
+    its weight values, and its weight patches.
 
-    Two banks are compatible only if made by models with the same fingerprint.
+    Two banks are compatible only if made by models with the same fingerprint. ComfyUI's ``unet_config`` is left
+    out on purpose: newer ComfyUI versions add keys to it for the same weights, which must not orphan saved banks.
     """
-    h = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
+    h = hashlib.sha256(type(unet).__name__.encode())
     h.update(patch_summary.encode())
     items = sorted(unet.state_dict().items())
+    for name, t in items:
+        h.update(f"{name}{tuple(t.shape)};".encode())
     for name, t in items[:: max(1, len(items) // 16)]:
         if t.device.type == "meta" or not t.dtype.is_floating_point:
             continue
         sample = t.detach().flatten()[:4096].float().cpu()
-        h.update(name.encode() + str(tuple(t.shape)).encode() + sample.numpy().tobytes())
+        h.update(name.encode() + sample.numpy().tobytes())
     return h.hexdigest()[:16]

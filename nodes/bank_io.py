@@ -84,7 +84,7 @@ class DragonMemoryBankLoad(io.ComfyNode):
             bank = memory_bank.load(path)
             fp = None
             if model is not None:
-                fp = unet_map.fingerprint(unet_of(model), model.model.model_config.unet_config, patch_summary(model))
+                fp = unet_map.fingerprint(unet_of(model), patch_summary(model))
             shape = tuple(latent["samples"].shape) if latent is not None else None
             memory_bank.check_matches(bank, fp, shape, what=f"file '{file}'")
         except memory_bank.BankError as e:

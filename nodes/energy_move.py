@@ -4,6 +4,7 @@ from __future__ import annotations
 from comfy_api.latest import io, ui
 
 from ..dragon_ops import energies, geometry, points
+from ..dragon_ops.paper import MODES
 from ..dragon_ops.terms import MoveTerm
 from .common import (
     CATEGORY,
@@ -18,7 +19,8 @@ from .common import (
 )
 
 __all__ = ["DragonEnergyMove"]
-VACATED = ("fresh", "inverted")
+VACATED = ("inverted", "fresh")
+W = MODES["move"].weights
 
 
 def _build(bank, mask, dy_px: float, dx_px: float, scale: float, reference):
@@ -72,21 +74,23 @@ class DragonEnergyMove(io.ComfyNode):
                                tooltip="Resize about the object's own centre (1 = same size)."),
                 io.String.Input("arrow", default="", multiline=False, tooltip="Optional drag arrow as points "
                                 "JSON, e.g. [[hx, hy, tx, ty]] in image pixels; overrides dx/dy."),
-                io.Float.Input("w_edit", default=4.0, min=0.0, max=100.0, step=0.1,
+                io.Float.Input("w_edit", default=W["w_edit"], min=0.0, max=100.0, step=0.1,
                                tooltip="Weight of E_edit (object at its target)."),
-                io.Float.Input("w_content", default=6.0, min=0.0, max=100.0, step=0.1,
+                io.Float.Input("w_content", default=W["w_content"], min=0.0, max=100.0, step=0.1,
                                tooltip="Weight of E_content (background unchanged)."),
-                io.Float.Input("w_contrast", default=0.2, min=0.0, max=100.0, step=0.05,
+                io.Float.Input("w_contrast", default=W["w_contrast"], min=0.0, max=100.0, step=0.05,
                                tooltip="Weight pushing the vacated area away from the old object."),
-                io.Float.Input("w_inpaint", default=0.8, min=0.0, max=100.0, step=0.05,
+                io.Float.Input("w_inpaint", default=W["w_inpaint"], min=0.0, max=100.0, step=0.05,
                                tooltip="Weight pulling the vacated area towards the reference region's look."),
                 io.Mask.Input("reference_mask", optional=True, tooltip="Optional: the region whose look "
                               "should fill the vacated area (default: the untouched background)."),
-                io.Combo.Input("vacated_noise", options=list(VACATED), default="fresh", optional=True, tooltip=(
-                    "Start noise where the object was. 'fresh': new noise (from the sampler's seed) with the "
-                    "statistics of the background around the object, so the old object does not come back as a "
-                    "ghost (the README's results). 'inverted': keep the inverted noise and leave clearing it to "
-                    "the inpainting term, as the paper does.")),
+                io.Combo.Input("vacated_noise", options=list(VACATED), default="inverted", optional=True, tooltip=(
+                    "Start noise where the object was. 'inverted' (the paper): keep the inverted noise and leave "
+                    "clearing it to the inpainting term. 'fresh' (this pack's variant): new noise (from the "
+                    "sampler's seed) with the statistics of the background around the object, so the old object "
+                    "cannot come back as a ghost; on the project's 32x32 Shapes32 model it raised move IoU 0.734 "
+                    "-> 0.837 and background 28.2 -> 33.8 dB, and lowered resize 0.7x IoU 0.648 -> 0.602 "
+                    "(README, Results). Not measured on Stable Diffusion.")),
                 energy_input(),
             ],
             outputs=[energy_output()],
@@ -94,7 +98,7 @@ class DragonEnergyMove(io.ComfyNode):
 
     @classmethod
     def execute(cls, *, bank, mask, dx, dy, scale, arrow, w_edit, w_content, w_contrast, w_inpaint,
-                reference_mask=None, vacated_noise="fresh", energy=None) -> io.NodeOutput:
+                reference_mask=None, vacated_noise="inverted", energy=None) -> io.NodeOutput:
         edit = chain(energy)
         check_choice("vacated_noise", vacated_noise, VACATED)
         check_finite(scale=scale, w_edit=w_edit, w_content=w_content, w_contrast=w_contrast, w_inpaint=w_inpaint)

@@ -5,6 +5,7 @@ import torch
 from comfy_api.latest import io, ui
 
 from ..dragon_ops import energies, geometry, points
+from ..dragon_ops.paper import MODES
 from ..dragon_ops.terms import drag_term
 from .common import (
     CATEGORY,
@@ -46,10 +47,11 @@ class DragonEnergyDrag(io.ComfyNode):
                 io.String.Input("points", default="[]", multiline=True, tooltip="Handle->target pairs in image "
                                 "pixels: [[hx, hy, tx, ty], ...], or alternating points as KJNodes' PointsEditor "
                                 "writes them ([{\"x\":..,\"y\":..}, ...]: handle, target, handle, ...)."),
-                io.Float.Input("w_edit", default=4.0, min=0.0, max=100.0, step=0.1, tooltip="Weight of E_edit."),
-                io.Float.Input("w_content", default=6.0, min=0.0, max=100.0, step=0.1,
+                io.Float.Input("w_edit", default=MODES["drag"].weights["w_edit"], min=0.0, max=100.0, step=0.1,
+                               tooltip="Weight of E_edit."),
+                io.Float.Input("w_content", default=MODES["drag"].weights["w_content"], min=0.0, max=100.0, step=0.1,
                                tooltip="Weight of E_content outside the editable region."),
-                io.Float.Input("w_inpaint", default=0.2, min=0.0, max=100.0, step=0.05,
+                io.Float.Input("w_inpaint", default=MODES["drag"].weights["w_inpaint"], min=0.0, max=100.0, step=0.05,
                                tooltip="Contrast weight pushing each handle's old place away from its old look."),
                 energy_input(),
             ],
@@ -89,7 +91,8 @@ class DragonEnergyLandmarks(io.ComfyNode):
                                 "JSON [[x, y], ...] in image pixels. Ignored when source_pose is connected."),
                 io.String.Input("target_points", default="", multiline=True, tooltip="Where each landmark should "
                                 "go, same count and order. Ignored when target_pose is connected."),
-                io.Float.Input("w_edit", default=12.0, min=0.0, max=100.0, step=0.5, tooltip="Weight of E_edit."),
+                io.Float.Input("w_edit", default=MODES["landmarks"].weights["w_edit"], min=0.0, max=100.0, step=0.5,
+                               tooltip="Weight of E_edit."),
                 PoseKeypoint.Input("source_pose", optional=True, tooltip="POSE_KEYPOINT with face keypoints "
                                    "of this face (ControlNet-aux OpenPose/DWPose)."),
                 PoseKeypoint.Input("target_pose", optional=True, tooltip="POSE_KEYPOINT of the target face."),

@@ -8,7 +8,7 @@ import comfy.utils
 import torch
 from comfy_api.latest import io, ui
 
-from ..dragon_ops import geometry, inversion, memory_bank, schedule, unet_map
+from ..dragon_ops import geometry, inversion, memory_bank, paper, schedule, unet_map
 from ..dragon_ops.memory_bank import DTYPES
 from .common import (
     CATEGORY,
@@ -52,9 +52,11 @@ class DDIMInvertToMemoryBank(io.ComfyNode):
                 io.Combo.Input("bank_device", options=["cpu", "model device"], default="cpu",
                                tooltip="Where the bank lives. 'cpu' saves GPU memory; 'model device' saves "
                                "host-to-GPU copies."),
-                io.Int.Input("refine", default=1, min=0, max=5, tooltip="Fixed-point iterations per step that make "
-                             "the inversion exactly undo DDIM sampling (each adds one UNet pass per step). 0 = the "
-                             "paper's plain DDIM inversion; 1 cuts the reconstruction error about 4x."),
+                io.Int.Input("refine", default=paper.REFINE, min=0, max=5, tooltip="Fixed-point iterations per "
+                             "step that make the inversion exactly undo DDIM sampling, each adding one UNet pass per "
+                             "step. 0 = the paper's plain DDIM inversion. 1 (this pack's variant) took "
+                             "reconstruction from 34 to 47 dB on the project's 32x32 Shapes32 model; not measured "
+                             "on Stable Diffusion."),
                 io.Mask.Input("isolate_mask", optional=True, tooltip="Optional, for the reference image of Paste "
                               "or Appearance: its object mask. Latent cells the mask does not touch are zeroed "
                               "before inversion, so the reference's background cannot reach the edit at all. "
@@ -70,7 +72,7 @@ class DDIMInvertToMemoryBank(io.ComfyNode):
 
     @classmethod
     def execute(cls, *, model, latent, conditioning, steps, bank_precision, bank_device,
-                refine=1, isolate_mask=None) -> io.NodeOutput:
+                refine=paper.REFINE, isolate_mask=None) -> io.NodeOutput:
         unet = unet_of(model)
         samples = single_latent(latent)
         umap = unet_map.map_unet(unet)
@@ -96,7 +98,7 @@ class DDIMInvertToMemoryBank(io.ComfyNode):
         need = memory_bank.hidden_nbytes(umap.bank_layers, steps, 1, h, w, DTYPES[bank_precision].itemsize)
         check_memory(need, device, f"a {steps}-step {bank_precision} memory bank for this image", "use a smaller "
                      "image, fewer steps, bank_precision fp8, or bank_device cpu.")
-        fp = unet_map.fingerprint(unet, model.model.model_config.unet_config, patch_summary(model))
+        fp = unet_map.fingerprint(unet, patch_summary(model))
         pbar = comfy.utils.ProgressBar(steps)
 
         def progress(i, denoised, x, total):

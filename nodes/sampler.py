@@ -5,13 +5,12 @@ import dataclasses
 import logging
 
 import comfy.model_management
-import comfy.patcher_extension
 import comfy.samplers
 import comfy.utils
 import torch
 from comfy_api.latest import io, ui
 
-from ..dragon_ops import attention, features, guidance, memory_bank, presets, sampler, unet_map
+from ..dragon_ops import geometry, memory_bank, paper, presets, sampler, unet_map
 from ..dragon_ops.edit import Edit, compose
 from .common import (
     CATEGORY,
@@ -25,29 +24,9 @@ from .common import (
     patch_summary,
     unet_of,
 )
+from .grad_model import patched_clone
 
 log = logging.getLogger("dragon_drag_edit")
-
-
-def patched_clone(model, guided: bool):
-    """A clone of the user's MODEL with the pack's hooks; the MODEL itself is never touched."""
-    if guided and getattr(model, "is_dynamic", lambda: False)():
-        try:  # upstream dynamic VRAM skips weight wrappers on small modules; use classic loading (untested here)
-            m = model.clone(disable_dynamic=True)
-        except (TypeError, RuntimeError):
-            m = model.clone()
-    else:
-        m = model.clone()
-    m.set_model_attn1_patch(attention.attn1_patch)
-    m.set_model_output_block_patch(features.output_block_patch)
-    m.set_model_sampler_post_cfg_function(sampler.post_cfg_capture)
-    m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, "dragon_drag_edit", sampler.count_forwards)
-    if guided:  # autograd inside ComfyUI's inference mode: fresh non-inference weights, Parameters untouched
-        for name, module in m.model.named_modules():
-            if name.startswith("diffusion_model") and hasattr(module, "weight_function"):
-                m.add_weight_wrapper(f"{name}.weight", guidance.grad_safe_weight)
-                m.add_weight_wrapper(f"{name}.bias", guidance.grad_safe_weight)
-    return m
 
 
 class DragonGuidedSampler(io.ComfyNode):
@@ -71,8 +50,10 @@ class DragonGuidedSampler(io.ComfyNode):
                              "unconnected to reconstruct the image."),
                 io.Int.Input("seed", default=42, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
                              tooltip="Seed of the DiffEditor preset's regional SDE noise."),
-                io.Float.Input("cfg", default=4.0, min=0.0, max=30.0, step=0.1, tooltip="Classifier-free "
-                               "guidance scale (spec: 4)."),
+                io.Float.Input("cfg", default=0.0, min=0.0, max=30.0, step=0.1, tooltip="Classifier-free "
+                               "guidance scale. 0 (default) = the paper's value for the connected edit: 5 when it "
+                               "replaces an appearance, 4 for every other mode and for no edit. Any other value "
+                               "is used as it is. The node shows which it used."),
                 io.Float.Input("energy_scale", default=1.0, min=0.0, max=100.0, step=0.05,
                                tooltip="Multiplies every term's guidance strength (1 = the paper's values)."),
                 io.Combo.Input("preset", options=list(presets.PRESETS), default="DragonDiffusion",
@@ -82,48 +63,59 @@ class DragonGuidedSampler(io.ComfyNode):
                                "benchmark)."),
                 io.Int.Input("start_step", default=0, min=0, max=999, tooltip="Start from the bank's inversion "
                              "latent at this step instead of x_T (0 = the paper)."),
-                io.Int.Input("guidance_until", default=30, min=0, max=1000, tooltip="Guidance runs at steps "
-                             "start_step <= i < this (paper: 30 of 50)."),
-                io.Int.Input("bank_start_step", default=5, min=0, max=1000, tooltip="Self-attention reads the "
-                             "memory bank from this step on (paper: 5)."),
+                io.Int.Input("guidance_until", default=paper.GUIDANCE_UNTIL, min=0, max=1000,
+                             tooltip="Guidance runs at steps start_step <= i < this (paper: 30 of 50)."),
+                io.Int.Input("bank_start_step", default=paper.BANK_FROM, min=0, max=1000,
+                             tooltip="Self-attention reads the memory bank from this step on (paper: 5)."),
                 io.Float.Input("guidance_cap", default=0.0, min=0.0, max=10.0, step=0.01, tooltip="Limit "
                                "||gradient|| to this times ||predicted noise|| per sample (0 = off, the paper)."),
+                io.Combo.Input("mask_grid", options=list(geometry.MASK_GRIDS), default="nearest", optional=True,
+                               tooltip="How the edit's masks reach the latent grid. 'nearest' (the paper): nearest "
+                               "downsampling. 'dilated' (this pack's variant, used on the project's Shapes32 "
+                               "benchmark): a latent cell counts when any part of it is masked, which grows the "
+                               "edit region by up to one latent cell (8 px in SD)."),
             ],
             outputs=[io.Latent.Output("latent_out", display_name="LATENT", tooltip="The edited latent.")],
         )
 
     @classmethod
     def execute(cls, *, model, positive, negative, bank, seed, cfg, energy_scale, preset, start_step, guidance_until,
-                bank_start_step, guidance_cap, energy=None) -> io.NodeOutput:
-        out, counts = edit_latent(model, positive, negative, bank, chain(energy), seed=seed, cfg=cfg,
-                                  energy_scale=energy_scale, preset=preset, start_step=start_step,
-                                  guidance_until=guidance_until, bank_start_step=bank_start_step,
-                                  guidance_cap=guidance_cap)
+                bank_start_step, guidance_cap, mask_grid="nearest", energy=None) -> io.NodeOutput:
+        out, counts, used = edit_latent(model, positive, negative, bank, chain(energy), seed=seed, cfg=cfg,
+                                        energy_scale=energy_scale, preset=preset, start_step=start_step,
+                                        guidance_until=guidance_until, bank_start_step=bank_start_step,
+                                        guidance_cap=guidance_cap, mask_grid=mask_grid)
         text = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items())
-        log.info("DragonGuidedSampler: %s", text)
-        return io.NodeOutput({"samples": out}, ui=ui.PreviewText(f"UNet passes: {text}"))
+        how = "set on the node" if cfg > 0 else "the paper's value for this edit"
+        log.info("DragonGuidedSampler: cfg %g (%s); %s", used, how, text)
+        return io.NodeOutput({"samples": out}, ui=ui.PreviewText(f"cfg {used:g} ({how})\nUNet passes: {text}"))
 
 
 def edit_latent(model, positive, negative, bank, edit: Edit, *, seed, cfg, energy_scale, preset, start_step,
-                guidance_until, bank_start_step, guidance_cap,
-                ablation: sampler.Ablation = sampler.Ablation()) -> tuple[torch.Tensor, dict[str, int]]:
-    """The sampler node's work: validate, compose the edit, sample. Returns the latent and the UNet pass counts.
-    ``ablation`` switches parts of the method off (the benchmark's ablations); the default is the method."""
+                guidance_until, bank_start_step, guidance_cap, mask_grid="nearest",
+                ablation: sampler.Ablation = sampler.Ablation()) -> tuple[torch.Tensor, dict[str, int], float]:
+    """The sampler node's work: validate, compose the edit, sample. Returns the latent, the UNet pass counts and
+    the CFG scale used (``cfg`` 0: the paper's for the edit's modes). ``ablation`` switches parts of the method
+    off (the benchmark's ablations); the default is the method."""
     check_finite(cfg=cfg, energy_scale=energy_scale, guidance_cap=guidance_cap)
     unet = unet_of(model)
     check_choice("preset", preset, presets.PRESETS)
+    check_choice("mask_grid", mask_grid, geometry.MASK_GRIDS)
+    if cfg < 0:
+        raise InputError(f"cfg: must be 0 (the paper's value) or positive (got {cfg}).")
     n = bank.schedule.steps
     if not 0 <= start_step < n:
         raise InputError(f"start_step: must be below the bank's {n} steps (got {start_step}).")
-    fp = unet_map.fingerprint(unet, model.model.model_config.unet_config, patch_summary(model))
+    fp = unet_map.fingerprint(unet, patch_summary(model))
     try:
         memory_bank.check_matches(bank, fp, what="bank")
         for term in edit.terms:
             memory_bank.check_same_source(bank, term.bank, what="energy")
     except memory_bank.BankError as e:
         raise InputError(str(e)) from e
+    cfg = cfg if cfg > 0 else paper.cfg_for([t.mode for t in edit.terms])
     edit = Edit(tuple(dataclasses.replace(t, strength=t.strength * energy_scale) for t in edit.terms))
-    plan = compose(edit, bank)
+    plan = compose(edit, bank, mask_grid)
     umap = unet_map.map_unet(unet)
     steps = presets.StepPlan(presets.PRESETS[preset], n, start_step, guidance_until, bank_start_step,
                              energy=bool(edit.terms) and energy_scale > 0)
@@ -156,4 +148,4 @@ def edit_latent(model, positive, negative, bank, edit: Edit, *, seed, cfg, energ
                              "bank (an fp16 model on an extreme latent, or a broken patch or LoRA).") from e
         raise InputError(f"energy_scale: {e} of the guided edit; lower energy_scale or the terms' w_* weights, or "
                          "set guidance_cap (e.g. 0.05).") from e
-    return out, dict(run.counts)
+    return out, dict(run.counts), cfg

@@ -143,7 +143,7 @@ class CaseBuilder:
             energy = self.energy(bank, energy)
         model = [ck, 0] if r.random() > self.bad else [g.add("DragonToyModelLoader", load=True), 0]
         inputs = {"model": model, "positive": [pos, 0], "negative": [neg, 0], "bank": bank,
-                  "seed": r.choice((0, 42, 2**64 - 1)), "cfg": self.pick((1.0, 4.0, 30.0), (-1.0, 31.0, NAN)),
+                  "seed": r.choice((0, 42, 2**64 - 1)), "cfg": self.pick((0.0, 1.0, 4.0, 30.0), (-1.0, 31.0, NAN)),
                   "energy_scale": self.pick((0.0, 1.0, 5.0, 100.0), (-1.0, 101.0, NAN)),
                   "preset": self.pick(("DragonDiffusion", "DragonDiffusion", "DiffEditor"), ("Dragon", "")),
                   "start_step": self.pick((0, 0, 1, 2, 3, 5), (-1, 1000)),
@@ -152,6 +152,8 @@ class CaseBuilder:
                   "guidance_cap": self.pick((0.0, 0.05, 10.0), (-0.1, 11.0))}
         if energy is not None:
             inputs["energy"] = energy
+        if r.random() < 0.5:
+            inputs["mask_grid"] = self.pick(("nearest", "dilated"), ("max", ""))
         out = g.add("DragonGuidedSampler", **inputs)
         g.add("SaveLatent", samples=[out, 0], filename_prefix=f"fuzz/c{self.seed}")
         if r.random() < 0.15:

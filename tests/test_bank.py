@@ -77,8 +77,8 @@ def test_truncated_file_is_refused(tmp_path, bank):
 
 def test_bank_from_another_model_or_size_is_refused(tmp_path, bank, tiny_sd15):
     other = tiny_unet_model("sd15", seed=7)
-    fp_other = unet_map.fingerprint(other.model.diffusion_model, other.model.model_config.unet_config)
-    fp_same = unet_map.fingerprint(tiny_sd15.model.diffusion_model, tiny_sd15.model.model_config.unet_config)
+    fp_other = unet_map.fingerprint(other.model.diffusion_model)
+    fp_same = unet_map.fingerprint(tiny_sd15.model.diffusion_model)
     assert fp_same == bank.fingerprint != fp_other
     with pytest.raises(memory_bank.BankError, match="another model"):
         memory_bank.check_matches(bank, fingerprint=fp_other)
@@ -125,3 +125,17 @@ def test_fp8_recording_clamps_instead_of_making_nan():
     rec = BankRecorder(frozenset({"k"}), torch.float8_e4m3fn, torch.device("cpu"), step=0)
     rec("k", torch.tensor([[1000.0, -1000.0, 1.0]]))
     assert rec.records[(0, "k")].float().tolist() == [[448.0, -448.0, 1.0]]
+
+
+def test_bank_of_the_previous_format_asks_to_re_invert(tmp_path, bank):
+    import json
+
+    import safetensors.torch
+
+    path = str(tmp_path / "b.safetensors")
+    memory_bank.save(bank, path)
+    tensors = safetensors.torch.load_file(path)
+    head = {**bank.header(), "version": 1}
+    safetensors.torch.save_file(tensors, path, metadata={"dragon": json.dumps(head)})
+    with pytest.raises(memory_bank.BankError, match="format v1, this pack reads v2; re-run DDIMInvertToMemoryBank"):
+        memory_bank.load(path)

@@ -1,5 +1,9 @@
 """Issue 9, caching: a memory bank that ComfyUI's output cache evicts is recomputed, the edit repeats bit for bit,
-and the node classes keep no edit state between runs."""
+and the node classes keep no edit state between runs.
+
+The evicting server SIMULATES upstream's default cache (RAM_PRESSURE, main.py @02018c7e; mid-prompt release in
+execution.py @04e2a914) with 0.3.75's own ``--cache-ram``: a headroom above the machine's RAM makes it evict every
+entry after every node, so the bank is evicted between the inversion and the sampler."""
 import numpy as np
 import pytest
 import safetensors.torch
@@ -69,6 +73,19 @@ def test_an_evicted_bank_is_recomputed_and_the_edit_repeats_bit_for_bit(evicting
     latents, bank_cached = _run_twice(evicting)
     assert not bank_cached  # the second run had to invert again
     assert torch.equal(latents[0], latents[1]) and torch.isfinite(latents[0]).all()
+
+
+def test_eviction_between_inversion_and_sampler_changes_no_result(evicting, server):
+    _inputs(server.base)
+    graph, _, save = edit_graph()
+    latents = []
+    for srv in (evicting, server):
+        entry = srv.run(graph)
+        assert entry["status"]["status_str"] == "success", error_message(entry)
+        item = entry["outputs"][save]["latents"][0]
+        latents.append(safetensors.torch.load_file(str(srv.base / "output" / item["subfolder"] /
+                                                       item["filename"]))["latent_tensor"])
+    assert torch.equal(latents[0], latents[1])
 
 
 def test_with_the_classic_cache_the_bank_is_reused(server):

@@ -21,7 +21,7 @@ REPORTS = {
     "dragon_drag": ("8", "drag: 2 point pairs"),
     "dragon_landmarks": ("8", "landmarks: 5 pairs"),
     "dragon_paste": ("8", "paste at (11, 28) px, scale 0.7"),  # arrow (256, 300) -> (300, 412)
-    "dragon_appearance": ("8", "appearance (stretched): reference object -> masked object"),
+    "dragon_appearance": ("8", "appearance (mean): reference object -> masked object"),
     "dragon_move_and_drag": ("19", "drag: 1 point pairs"),
 }
 

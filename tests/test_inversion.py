@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from dragon_drag_edit.bench import scenes, toy_model
+from dragon_drag_edit.bench import move_eval, scenes, toy_model
 from dragon_drag_edit.nodes.inversion import DDIMInvertToMemoryBank
 
 HELD_OUT = [scenes.SEED_RANGES["test"][0] + k for k in range(4)]
@@ -16,7 +16,7 @@ HELD_OUT = [scenes.SEED_RANGES["test"][0] + k for k in range(4)]
 def invert(model, x0, steps):
     out = DDIMInvertToMemoryBank.execute(model=model, latent={"samples": x0}, steps=steps,
                                          conditioning=toy_model.null_conditioning(), bank_precision="fp16",
-                                         bank_device="cpu")
+                                         bank_device="cpu", **move_eval.TOY_INVERSION)
     return out.args[0]["samples"], out.args[1]
 
 

@@ -11,7 +11,7 @@ from dragon_drag_edit.nodes.sampler import DragonGuidedSampler
 
 STEPS = 12
 SAMPLER = {"seed": 0, "cfg": 1.0, "energy_scale": 1.0, "preset": "DragonDiffusion", "start_step": 5,
-           "guidance_until": 10, "bank_start_step": 1, "guidance_cap": 0.05}
+           "guidance_until": 10, "bank_start_step": 1, "guidance_cap": 0.05, "mask_grid": "dilated"}
 
 
 def scene_image(seed: int):
@@ -27,10 +27,11 @@ def invert(model, image, isolate=None):
 def edit(model, mode, bank, ref_bank, ref_mask, base_mask):
     if mode == "paste":
         energy = DragonEnergyPaste.execute(bank=bank, reference_bank=ref_bank, reference_mask=ref_mask, dx=4, dy=3,
-                                           scale=1.0, w_edit=4.0, w_content=6.0).args[0]
+                                           scale=1.0, w_edit=4.0, w_content=6.0, start_noise="reference mean").args[0]
     else:
         energy = DragonEnergyAppearance.execute(bank=bank, mask=base_mask, reference_bank=ref_bank,
-                                                reference_mask=ref_mask, w_edit=3.5, w_content=5.0).args[0]
+                                                reference_mask=ref_mask, w_edit=3.5, w_content=5.0,
+                                                **move_eval.TOY_APPEARANCE).args[0]
     cond = toy_model.null_conditioning()
     out = DragonGuidedSampler.execute(model=model, positive=cond, negative=cond, bank=bank, energy=energy, **SAMPLER)
     return out.args[0]["samples"]

@@ -13,7 +13,8 @@ def test_empty_edit_reproduces_the_source_latent(toy):
         x0 = torch.from_numpy(scenes.render(scenes.random_scene(scenes.SEED_RANGES["test"][0] + 2000 + k)))[None]
         cond = toy_model.null_conditioning()
         _, bank = DDIMInvertToMemoryBank.execute(model=toy, latent={"samples": x0}, conditioning=cond, steps=50,
-                                                 bank_precision="fp16", bank_device="cpu").args
+                                                 bank_precision="fp16", bank_device="cpu",
+                                                 **move_eval.TOY_INVERSION).args
         settings = {**move_eval.TOY_SAMPLER, "start_step": 0}
         (out,) = DragonGuidedSampler.execute(model=toy, positive=cond, negative=cond, bank=bank, **settings).args
         errs.append(float((out["samples"] - x0).abs().mean() / x0.std()))

@@ -13,7 +13,7 @@ def test_perf_counts_and_bank_bytes_at_ci_size(capsys):
     assert "x (a) time" in capsys.readouterr().out
     plain, inv = results["(a) plain KSampler"], results["inversion"]
     assert (plain["full_forwards"], plain["guidance_forwards"], plain["backwards"]) == (2 * STEPS, 0, 0)  # CFG
-    assert (inv["full_forwards"], inv["backwards"]) == (2 * STEPS, 0)  # refine=1: two passes per step
+    assert (inv["full_forwards"], inv["backwards"]) == (STEPS, 0)  # refine=0 (the paper's): one pass per step
     for name, preset in presets.PRESETS.items():
         plan = presets.StepPlan(preset, STEPS, 0, presets.at(30, STEPS), presets.at(5, STEPS), True)
         got = {k: results[f"guided, {name}"][k] for k in ("full_forwards", "guidance_forwards", "backwards")}

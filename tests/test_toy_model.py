@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from dragon_drag_edit.bench import eval_toy, scenes, toy_model
+from dragon_drag_edit.bench import eval_toy, move_eval, scenes, toy_model
 
 
 def test_loads_as_a_comfyui_model():
@@ -26,5 +26,6 @@ def test_the_validity_score_rejects_noise():
 
 
 def test_inversion_reconstructs_held_out_scenes_above_30_db(toy):
-    psnr = eval_toy.inversion_psnr(toy, [scenes.SEED_RANGES["test"][0] + 1000 + k for k in range(8)])
+    psnr = eval_toy.inversion_psnr(toy, [scenes.SEED_RANGES["test"][0] + 1000 + k for k in range(8)],
+                                   **move_eval.TOY_INVERSION)
     assert np.mean(psnr) >= 30.0, psnr
