@@ -37,27 +37,31 @@ class Obj:
     colour2: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
+class Editable:
+    """Edits of a frozen scene dataclass with an ``objects`` tuple of frozen objects with cx, cy and r."""
+
+    def with_object(self, index: int, obj):
+        objs = list(self.objects)
+        objs[index] = obj
+        return dataclasses.replace(self, objects=tuple(objs))
+
+    def moved(self, index: int, dx: float, dy: float, scale: float = 1.0):
+        """The same scene with object ``index`` moved by (dx, dy) px and scaled about its centre."""
+        o = self.objects[index]
+        return self.with_object(index, dataclasses.replace(o, cx=o.cx + dx, cy=o.cy + dy, r=o.r * scale))
+
+    def without(self, index: int):
+        return dataclasses.replace(self, objects=self.objects[:index] + self.objects[index + 1:])
+
+
 @dataclasses.dataclass(frozen=True)
-class Scene:
+class Scene(Editable):
     background: str
     bg_colours: tuple[tuple[float, float, float], tuple[float, float, float]]
     bg_angle: float
     bg_seed: int
     objects: tuple[Obj, ...]
     size: int = SIZE
-
-    def with_object(self, index: int, obj: Obj) -> Scene:
-        objs = list(self.objects)
-        objs[index] = obj
-        return dataclasses.replace(self, objects=tuple(objs))
-
-    def moved(self, index: int, dx: float, dy: float, scale: float = 1.0) -> Scene:
-        """The same scene with object ``index`` moved by (dx, dy) px and scaled about its centre."""
-        o = self.objects[index]
-        return self.with_object(index, dataclasses.replace(o, cx=o.cx + dx, cy=o.cy + dy, r=o.r * scale))
-
-    def without(self, index: int) -> Scene:
-        return dataclasses.replace(self, objects=self.objects[:index] + self.objects[index + 1:])
 
 
 def _saturated(rng: np.random.Generator) -> tuple[float, float, float]:

@@ -45,28 +45,28 @@ UNET_CONFIG = {
 }
 
 
-def _config_class():
+def pixel_base_model(unet_config: dict, dtype: torch.dtype = torch.float32):
+    """A ``comfy.model_base.BaseModel`` for a pixel-space model (3-channel ``ChromaRadiance`` latents, SD's
+    1000-step scaled-linear schedule, eps prediction) with uninitialised UNet weights (ComfyUI's layers skip init)."""
     import comfy.latent_formats
     import comfy.supported_models_base
 
-    class Shapes32(comfy.supported_models_base.BASE):
-        """Pixel-space 32x32 toy model: SD's schedule, eps prediction."""
-
-        unet_config = dict(UNET_CONFIG)
-        unet_extra_config = {"num_heads": -1, "num_head_channels": 32}
+    class PixelModel(comfy.supported_models_base.BASE):
+        unet_extra_config = {"num_heads": -1, "num_head_channels": unet_config["num_head_channels"]}
         latent_format = comfy.latent_formats.ChromaRadiance
         sampling_settings = {}  # ModelSamplingDiscrete defaults: 1000 steps, 0.00085..0.012 scaled-linear
         memory_usage_factor = 1.0
         supported_inference_dtypes = [torch.float32]
 
-    return Shapes32
+    PixelModel.unet_config = dict(unet_config)
+    cfg = PixelModel(dict(unet_config))
+    cfg.set_inference_dtype(dtype, None)
+    return cfg.get_model({}, "", device=torch.device("cpu"))
 
 
 def build_base_model(dtype: torch.dtype = torch.float32):
-    """A ``comfy.model_base.BaseModel`` with uninitialised UNet weights (ComfyUI's layers skip init)."""
-    cfg = _config_class()(dict(UNET_CONFIG))
-    cfg.set_inference_dtype(dtype, None)
-    return cfg.get_model({}, "", device=torch.device("cpu"))
+    """The Shapes32 ``BaseModel`` with uninitialised UNet weights."""
+    return pixel_base_model(UNET_CONFIG, dtype)
 
 
 def load_model(path: str = WEIGHTS):

@@ -21,9 +21,9 @@ NODES: list[type[io.ComfyNode]] = [DDIMInvertToMemoryBank, DragonMemoryBankSave,
 def node_list() -> list[type[io.ComfyNode]]:
     nodes = list(NODES)
     if os.environ.get("DRAGON_DRAG_EDIT_TOY") == "1":  # tests and `make demo` only
-        from ..bench.toy_nodes import DragonToyModelLoader
+        from ..bench.toy_nodes import DragonProxyModelLoader, DragonToyModelLoader
 
-        nodes.append(DragonToyModelLoader)
+        nodes += [DragonToyModelLoader, DragonProxyModelLoader]
     return nodes
 
 

@@ -1,0 +1,97 @@
+"""The project's prompt-conditioned proxy model ("ShapesText48"): a small Stable-Diffusion-like model that can judge
+edits at the paper's settings, CFG included.
+
+* UNet: ComfyUI's own ``UNetModel`` (eps prediction, SD's 1000-step scaled-linear schedule) on 3x48x48 pixels
+  (``ChromaRadiance`` latent format, so core ComfyUI's pixel-space VAE is its VAE), with self- and
+  cross-attention in the encoder, the middle and the decoder, as in SD.
+* Text: a word-level tokenizer over the scene generator's vocabulary (``bench/scenes2.py``) and a 2-layer
+  transformer, trained jointly with the UNet; its output (``TOKENS`` x ``CONTEXT_DIM``) is the cross-attention
+  context, as CLIP's is for SD. The empty prompt (all padding) is the unconditional context: training drops
+  the prompt 10 % of the time, so CFG means what it means in SD.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+
+from . import scenes2
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WEIGHTS = os.path.join(HERE, "weights", "shapestext48.safetensors")
+CONTEXT_DIM = 64
+TOKENS = 24
+VOCAB = ("<pad>", "<unk>", "a", "and", "on", "background", *scenes2.COLOURS, *scenes2.BG_COLOURS,
+         *scenes2.TRAIN_SHAPES, *scenes2.HELD_OUT_SHAPES, *scenes2.TRAIN_FILLS[1:], *scenes2.HELD_OUT_FILLS)
+
+UNET_CONFIG = {
+    "image_size": scenes2.SIZE, "in_channels": 3, "out_channels": 3, "model_channels": 32,
+    "num_res_blocks": [1, 1, 1], "channel_mult": [1, 2, 2],
+    "transformer_depth": [0, 1, 1], "transformer_depth_output": [0, 0, 1, 1, 1, 1], "transformer_depth_middle": 1,
+    "context_dim": CONTEXT_DIM, "num_head_channels": 32, "use_spatial_transformer": True,
+    "use_linear_in_transformer": True, "legacy": False, "adm_in_channels": None, "use_checkpoint": False,
+    "use_temporal_resblock": False, "use_temporal_attention": False,
+}
+
+
+def tokenize(prompts: list[str]) -> torch.Tensor:
+    """Word ids (N, TOKENS), padded with 0; unknown words map to <unk>, words past TOKENS are dropped."""
+    index = {w: k for k, w in enumerate(VOCAB)}
+    out = torch.zeros(len(prompts), TOKENS, dtype=torch.long)
+    for i, p in enumerate(prompts):
+        ids = [index.get(w, 1) for w in p.lower().replace(",", " ").split()][:TOKENS]
+        out[i, :len(ids)] = torch.tensor(ids, dtype=torch.long)
+    return out
+
+
+class TextEncoder(torch.nn.Module):
+    """Word embeddings + learned positions + a 2-layer pre-norm transformer -> (N, TOKENS, CONTEXT_DIM)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(len(VOCAB), CONTEXT_DIM)
+        self.pos = torch.nn.Parameter(torch.zeros(TOKENS, CONTEXT_DIM))
+        layer = torch.nn.TransformerEncoderLayer(CONTEXT_DIM, 4, 2 * CONTEXT_DIM, dropout=0.0, batch_first=True,
+                                                 norm_first=True)
+        self.blocks = torch.nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.norm = torch.nn.LayerNorm(CONTEXT_DIM)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.blocks(self.embed(ids) + self.pos))
+
+
+def build_base_model(dtype: torch.dtype = torch.float32):
+    """A ``comfy.model_base.BaseModel`` with uninitialised UNet weights."""
+    from .toy_model import pixel_base_model
+
+    return pixel_base_model(UNET_CONFIG, dtype)
+
+
+def split_state(state: dict) -> tuple[dict, dict]:
+    """A saved state dict -> (UNet part, text-encoder part); the text encoder's keys start with 'text.'."""
+    text = {k[5:]: v for k, v in state.items() if k.startswith("text.")}
+    return {k: v for k, v in state.items() if not k.startswith("text.")}, text
+
+
+def load(path: str = WEIGHTS):
+    """(MODEL as a ComfyUI ModelPatcher, TextEncoder) from the trained weights."""
+    import comfy.model_management as mm
+    import comfy.model_patcher
+    import safetensors.torch
+
+    unet_state, text_state = split_state(safetensors.torch.load_file(path))
+    base = build_base_model()
+    base.diffusion_model.load_state_dict(unet_state)
+    base.diffusion_model.requires_grad_(False)
+    text = TextEncoder()
+    text.load_state_dict(text_state)
+    text.requires_grad_(False).eval()
+    model = comfy.model_patcher.ModelPatcher(base, load_device=mm.get_torch_device(),
+                                             offload_device=mm.unet_offload_device())
+    return model, text
+
+
+@torch.no_grad()
+def encode(text: TextEncoder, prompt: str) -> list:
+    """CONDITIONING for ``prompt`` (the empty prompt: the unconditional context)."""
+    return [[text(tokenize([prompt])).float(), {}]]

@@ -1,0 +1,97 @@
+"""Issue 18 (foundation): the ShapesDrag v2 scene generator, the proxy model's tokenizer and text encoder, its
+resumable training, and the model through ComfyUI's own classes with its prompt reaching the UNet."""
+import numpy as np
+import pytest
+import safetensors.torch
+import torch
+
+from dragon_drag_edit.bench import proxy_model, scenes2, train_proxy
+
+
+def test_scenes_are_pure_functions_of_their_seed():
+    a, b = scenes2.random_scene(123), scenes2.random_scene(123)
+    assert a == b and np.array_equal(scenes2.render(a), scenes2.render(b))
+    img = scenes2.render(a)
+    assert img.shape == (3, scenes2.SIZE, scenes2.SIZE) and img.dtype == np.float32 and np.abs(img).max() <= 1
+
+
+def test_held_out_families_never_reach_training_and_lead_held_out_scenes():
+    held = set(scenes2.HELD_OUT_SHAPES) | set(scenes2.HELD_OUT_FILLS)
+    train = [scenes2.random_scene(10_000_000 + s) for s in range(400)]
+    assert not any(o.shape in held or o.fill in held for sc in train for o in sc.objects)
+    seen = {o.shape for sc in train for o in sc.objects} | {o.fill for sc in train for o in sc.objects}
+    assert seen == set(scenes2.TRAIN_SHAPES) | set(scenes2.TRAIN_FILLS)  # every training family is drawn
+    tests = [scenes2.random_scene(s, held_out=True) for s in range(200)]
+    assert all(sc.objects[0].shape in held or sc.objects[0].fill in held for sc in tests)
+    assert {sc.objects[0].shape for sc in tests} >= set(scenes2.HELD_OUT_SHAPES)
+    assert not any(o.shape in held or o.fill in held for sc in tests for o in sc.objects[1:])
+
+
+def test_prompts_name_every_object_and_the_background():
+    sc = scenes2.random_scene(7, n_objects=3)
+    words = sc.prompt().split()
+    for o in sc.objects:
+        assert o.colour in words and o.shape in words
+    assert sc.bg_colours[0] in words and words[-1] == "background"
+
+
+def test_every_family_draws_a_solid_object_and_moves_with_it():
+    for shape in scenes2.TRAIN_SHAPES + scenes2.HELD_OUT_SHAPES:
+        o = scenes2.Obj(shape, 20.0, 22.0, 9.0, 0.3, scenes2._family_params(shape, np.random.default_rng(0)), "red")
+        sc = scenes2.Scene("flat", ("gray", "beige"), 0.0, 0, (o,))
+        m, moved = scenes2.object_mask(sc, 0), scenes2.object_mask(sc.moved(0, 6, -4), 0)
+        assert 20 <= m.sum() <= np.pi * 9.5 ** 2, shape  # neither empty nor larger than its circle
+        assert np.array_equal(np.roll(m, (-4, 6), axis=(0, 1)), moved), shape  # a move is a pure translation
+
+
+def test_tokenizer_and_text_encoder():
+    ids = proxy_model.tokenize(["a red star on a gray background", "", "a red zebra"])
+    vocab = {w: k for k, w in enumerate(proxy_model.VOCAB)}
+    assert ids[0, :7].tolist() == [vocab[w] for w in "a red star on a gray background".split()]
+    assert ids[1].eq(0).all() and ids[2, 2] == vocab["<unk>"] and ids.shape == (3, proxy_model.TOKENS)
+    ctx = proxy_model.TextEncoder()(ids)
+    assert ctx.shape == (3, proxy_model.TOKENS, proxy_model.CONTEXT_DIM)
+    assert (ctx[0] - ctx[1]).abs().max() > 0.1  # a prompt is not the empty prompt
+
+
+def _train(tmp_path, name, *argv):
+    ck, w = str(tmp_path / f"{name}.safetensors"), str(tmp_path / f"{name}_weights.safetensors")
+    return train_proxy.main(["--batch", "2", "--threads", "1", "--checkpoint", ck, "--weights", w, "--log-every",
+                             "1", *argv]), ck, w
+
+
+def test_training_resumes_bit_for_bit(tmp_path):
+    straight, _, w_straight = _train(tmp_path, "a", "--until", "4")
+    _train(tmp_path, "b", "--until", "2")
+    resumed, _, w_resumed = _train(tmp_path, "b", "--until", "4")
+    assert straight["step"] == resumed["step"] == 4
+    assert [row[1] for row in straight["log"]] == [row[1] for row in resumed["log"]]  # the same losses
+    a, b = safetensors.torch.load_file(w_straight), safetensors.torch.load_file(w_resumed)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.fixture(scope="module")
+def proxy(tmp_path_factory):
+    """The proxy as ``proxy_model.load`` reads it, from weights in the trained file's layout: random, with no
+    zero-initialised output layer, so the prompt's path through cross-attention is open from the start."""
+    from dragon_drag_edit.bench.sd15_random import init_weights_
+
+    unet, text, _ = train_proxy.build(0)
+    init_weights_(unet, 1)
+    state = {**unet.state_dict(), **{f"text.{k}": v for k, v in text.state_dict().items()}}
+    path = str(tmp_path_factory.mktemp("proxy") / "w.safetensors")
+    safetensors.torch.save_file({k: v.contiguous() for k, v in state.items()}, path)
+    return proxy_model.load(path)
+
+
+def test_the_proxy_is_a_comfyui_model_whose_prompt_reaches_the_unet(proxy):
+    model, text = proxy
+    x = torch.randn(1, 3, scenes2.SIZE, scenes2.SIZE, generator=torch.Generator().manual_seed(0))
+    sigma = torch.tensor([2.0])
+    out = {}
+    for prompt in ("a red star on a gray background", "a blue ring on a teal background", ""):
+        ctx = proxy_model.encode(text, prompt)[0][0]
+        out[prompt] = model.model.apply_model(x, sigma, c_crossattn=ctx)  # the BaseModel ComfyUI samples with
+    assert out[""].shape == x.shape
+    assert (out["a red star on a gray background"] - out[""]).abs().max() > 1e-4  # CFG has something to scale
+    assert (out["a red star on a gray background"] - out["a blue ring on a teal background"]).abs().max() > 1e-4
