@@ -32,8 +32,8 @@ MASK_GRIDS = ("nearest", "dilated")
 def to_latent_grid(grid_mask: torch.Tensor, factor: int, rule: str = "nearest") -> torch.Tensor:
     """Bool mask on a grid ``factor`` times finer than the latent -> bool latent mask.
 
-    "nearest": the spec's M↓8, nearest downsampling (sections 4.1-4.5); "dilated" (this pack's variant): a latent
-    cell counts when any of its finer cells does, so the mask grows by up to one latent cell.
+    "nearest": the spec's nearest downsampling to the latent grid (sections 4.1-4.5); "dilated" (this pack's
+    variant): a latent cell counts when any of its finer cells does, so the mask grows by up to one latent cell.
     """
     if rule == "nearest":
         return grid_mask[::factor, ::factor].clone()

@@ -23,17 +23,15 @@ import safetensors
 import safetensors.torch
 import torch
 
+from . import bank_checks
+from .bank_checks import BankError
 from .schedule import DdimSchedule
 from .unet_map import BankLayer
 
 FORMAT = "dragon-memory-bank"
-VERSION = 2  # v2: the fingerprint no longer hashes ComfyUI's unet_config
+VERSION = 2  # v2: the fingerprint no longer hashes ComfyUI's unet_config; the header carries a digest
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "fp8": torch.float8_e4m3fn}
 FP8_MAX = 448.0  # largest finite float8_e4m3fn; LN1(h) is clamped to it before the cast
-
-
-class BankError(ValueError):
-    """A bank that cannot be used: corrupt, or made by another model, size or schedule."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,15 +128,17 @@ def check_matches(bank: MemoryBank, fingerprint: str | None = None, latent_shape
 
 
 def save(bank: MemoryBank, path: str) -> None:
-    """Write ``bank`` as safetensors with a JSON header. Atomic: the file appears complete or not at all."""
+    """Write ``bank`` as safetensors with a JSON header and its digest. Atomic: the file appears complete or not."""
     tensors = {"latents": bank.latents.contiguous().cpu()}
     tensors.update({f"hidden/{k}": v.contiguous().cpu() for k, v in bank.hidden.items()})
+    header = bank.header()
+    header["digest"] = bank_checks.digest(header, tensors)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".bank-", suffix=".tmp", dir=folder)
     os.close(fd)
     try:
-        safetensors.torch.save_file(tensors, tmp, metadata={"dragon": json.dumps(bank.header())})
+        safetensors.torch.save_file(tensors, tmp, metadata={"dragon": json.dumps(header)})
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -146,29 +146,42 @@ def save(bank: MemoryBank, path: str) -> None:
 
 
 def load(path: str, device: str | torch.device = "cpu") -> MemoryBank:
-    """Read a bank written by ``save``; refuse corrupt or foreign files with a message that says why."""
+    """Read a bank written by ``save``; refuse a corrupt, edited or foreign file with a message that says why.
+    Messages name the file by its base name only (no server path)."""
+    name = os.path.basename(path)
     try:
         with safetensors.safe_open(path, framework="pt", device=str(device)) as f:
             meta = f.metadata() or {}
             if "dragon" not in meta:
-                raise BankError(f"{path} is a safetensors file but not a Dragon memory bank (no 'dragon' header)")
+                raise BankError(f"{name} is a safetensors file but not a Dragon memory bank (no 'dragon' header)")
             head = json.loads(meta["dragon"])
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except BankError:
         raise
-    except (OSError, json.JSONDecodeError, safetensors.SafetensorError, RuntimeError, ValueError) as e:
-        raise BankError(f"{path} is truncated or corrupt and cannot be read as a memory bank ({e})") from e
-    if head.get("format") != FORMAT:
-        raise BankError(f"{path}: unsupported bank format {head.get('format')!r}, this pack reads {FORMAT}")
-    if head.get("version") != VERSION:
-        raise BankError(f"{path}: was saved as bank format v{head.get('version')}, this pack reads v{VERSION}; "
-                        "re-run DDIMInvertToMemoryBank on the image and save the bank again")
-    layers = tuple(BankLayer(**layer) for layer in head["layers"])
-    hidden = {k.removeprefix("hidden/"): v for k, v in tensors.items() if k.startswith("hidden/")}
+    except (OSError, json.JSONDecodeError, RecursionError, safetensors.SafetensorError, RuntimeError,
+            ValueError) as e:
+        raise BankError(f"{name} is truncated or corrupt and cannot be read as a memory bank "
+                        f"({type(e).__name__})") from e
+    try:
+        if not isinstance(head, dict) or head.get("format") != FORMAT:
+            raise BankError(f"unsupported bank format {head.get('format') if isinstance(head, dict) else head!r}, "
+                            f"this pack reads {FORMAT}")
+        if head.get("version") != VERSION:
+            raise BankError(f"was saved as bank format v{head.get('version')}, this pack reads v{VERSION}; "
+                            "re-run DDIMInvertToMemoryBank on the image and save the bank again")
+        if head.get("digest") != bank_checks.digest(head, {k: v for k, v in tensors.items()}):
+            raise BankError("does not match the digest it was saved with: it was edited or damaged after saving; "
+                            "re-run DDIMInvertToMemoryBank and save it again")
+        bank_checks.check_header(head)
+        dtype = {str(t).removeprefix("torch."): t for t in DTYPES.values()}.get(head["dtype"])
+        if dtype is None:
+            raise BankError(f"its header names the hidden-state dtype {head['dtype']!r}, not one this pack writes")
+        hidden = {k.removeprefix("hidden/"): v for k, v in tensors.items() if k.startswith("hidden/")}
+        bank_checks.check_tensors(head, tensors.get("latents"), hidden, dtype)
+    except BankError as e:
+        raise BankError(f"{name}: {e}") from e
     sched = head["schedule"]
-    schedule = DdimSchedule(tuple(sched["timesteps"]), tuple(sched["sigmas"]), sched["sigma_final"])
-    bank = MemoryBank(schedule, tensors.get("latents"), hidden, tuple(head["steps"]), layers, head["fingerprint"])
-    if bank.latents is None or list(bank.latents.shape) != [schedule.steps + 1] + head["latent_shape"] or \
-            {k: list(v.shape) for k, v in hidden.items()} != head["hidden_shapes"]:
-        raise BankError(f"{path}: tensor shapes do not match the bank header (the file was edited or is damaged)")
-    return bank
+    schedule = DdimSchedule(tuple(sched["timesteps"]), tuple(float(s) for s in sched["sigmas"]),
+                            float(sched["sigma_final"]))
+    layers = tuple(BankLayer(**layer) for layer in head["layers"])
+    return MemoryBank(schedule, tensors["latents"], hidden, tuple(head["steps"]), layers, str(head["fingerprint"]))

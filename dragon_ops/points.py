@@ -8,14 +8,27 @@ Accepted:
 from __future__ import annotations
 
 import json
+import math
+
+MAX_TEXT = 1_000_000  # characters of point JSON
+MAX_PAIRS = 256  # handle -> target pairs in one edit (68 face landmarks; drags use a handful)
+
+
+def load_json(text: str):
+    """``json.loads`` bounded in size and depth; raises ValueError that says what is wrong."""
+    if len(text) > MAX_TEXT:
+        raise ValueError(f"is {len(text):,} characters long; at most {MAX_TEXT:,}")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"is not valid JSON ({e.msg} at character {e.pos})") from e
+    except RecursionError as e:
+        raise ValueError("is nested too deeply to be point JSON") from e
 
 
 def parse_pairs(text: str) -> list[tuple[float, float, float, float]]:
-    """Parse point pairs; raises ValueError that says what is wrong."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"is not valid JSON ({e.msg} at character {e.pos})") from e
+    """Parse point pairs (at most ``MAX_PAIRS``, finite coordinates); raises ValueError that says what is wrong."""
+    data = load_json(text)
     if not isinstance(data, list) or not data:
         raise ValueError("must be a non-empty JSON list of point pairs, e.g. [[hx, hy, tx, ty]]")
     if all(isinstance(p, dict) for p in data):
@@ -27,13 +40,19 @@ def parse_pairs(text: str) -> list[tuple[float, float, float, float]]:
         rows = [[float(v) for v in row] for row in data]
     except (TypeError, ValueError) as e:
         raise ValueError("every point must be a list of numbers") from e
+    if not all(math.isfinite(v) for r in rows for v in r):
+        raise ValueError("every coordinate must be a finite number (got NaN, Infinity or a number out of range)")
     if all(len(r) == 4 for r in rows):
-        return [tuple(r) for r in rows]
-    if all(len(r) == 2 for r in rows):
+        pairs = [tuple(r) for r in rows]
+    elif all(len(r) == 2 for r in rows):
         if len(rows) % 2:
             raise ValueError(f"has {len(rows)} points; points alternate handle, target, so the count must be even")
-        return [(*rows[k], *rows[k + 1]) for k in range(0, len(rows), 2)]
-    raise ValueError("rows must all be [hx, hy, tx, ty] or all be [x, y]")
+        pairs = [(*rows[k], *rows[k + 1]) for k in range(0, len(rows), 2)]
+    else:
+        raise ValueError("rows must all be [hx, hy, tx, ty] or all be [x, y]")
+    if len(pairs) > MAX_PAIRS:
+        raise ValueError(f"has {len(pairs):,} point pairs; at most {MAX_PAIRS:,}")
+    return pairs
 
 
 def pose_face_points(pose) -> tuple[list[tuple[float, float]], tuple[int, int]]:
@@ -59,10 +78,15 @@ def pose_face_points(pose) -> tuple[list[tuple[float, float]], tuple[int, int]]:
 
 def parse_points(text: str) -> list[tuple[float, float]]:
     """A JSON list of points, [[x, y], ...] or [{"x": .., "y": ..}, ...]."""
+    data = load_json(text)
     try:
-        data = json.loads(text)
         if not isinstance(data, list):
             raise TypeError
-        return [(float(p["x"]), float(p["y"])) if isinstance(p, dict) else (float(p[0]), float(p[1])) for p in data]
-    except (json.JSONDecodeError, TypeError, KeyError, IndexError, ValueError) as e:
+        pts = [(float(p["x"]), float(p["y"])) if isinstance(p, dict) else (float(p[0]), float(p[1])) for p in data]
+    except (TypeError, KeyError, IndexError, ValueError) as e:
         raise ValueError('must be a JSON list of points, [[x, y], ...] or [{"x": .., "y": ..}, ...]') from e
+    if not all(math.isfinite(v) for p in pts for v in p):
+        raise ValueError("every coordinate must be a finite number")
+    if len(pts) > MAX_PAIRS:
+        raise ValueError(f"has {len(pts):,} points; at most {MAX_PAIRS:,}")
+    return pts

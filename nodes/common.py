@@ -27,6 +27,16 @@ def check_choice(name: str, value, options) -> None:
         raise InputError(f"{name}: {value!r} is not one of {', '.join(map(str, options))}.")
 
 
+def check_banks(**banks) -> None:
+    """Refuse by name anything that is not a memory bank (an API prompt can send a raw value where a link goes)."""
+    from ..dragon_ops.memory_bank import MemoryBank as Bank
+
+    for name, bank in banks.items():
+        if not isinstance(bank, Bank):
+            raise InputError(f"{name}: is not a DRAGON_MEMORY_BANK ({type(bank).__name__}); connect the memory bank "
+                             "output of DDIMInvertToMemoryBank or Load Dragon Memory Bank.")
+
+
 def unet_of(model, name: str = "model"):
     """The ComfyUI UNetModel inside a MODEL, or a clear error."""
     from ..dragon_ops.unet_map import is_unet

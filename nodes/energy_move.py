@@ -11,6 +11,7 @@ from .common import (
     InputError,
     MemoryBank,
     chain,
+    check_banks,
     check_choice,
     check_finite,
     energy_input,
@@ -40,6 +41,8 @@ def _build(bank, mask, dy_px: float, dx_px: float, scale: float, reference):
     grid = geometry.move(grid_src, dy_px / cell, dx_px / cell, scale, (cy / cell, cx / cell))
     lat = geometry.move(lat_src, dy_px / (2 * cell), dx_px / (2 * cell), scale, (cy / (2 * cell), cx / (2 * cell)))
     if not bool(grid.target.any()):
+        if dx_px == 0 and dy_px == 0:
+            raise InputError(f"scale: at {scale:g} the object shrinks below one latent cell; use a larger scale.")
         raise InputError("dx/dy: the move puts the whole object outside the image; use a smaller displacement.")
     ref = None
     if reference is not None:
@@ -99,6 +102,7 @@ class DragonEnergyMove(io.ComfyNode):
     @classmethod
     def execute(cls, *, bank, mask, dx, dy, scale, arrow, w_edit, w_content, w_contrast, w_inpaint,
                 reference_mask=None, vacated_noise="inverted", energy=None) -> io.NodeOutput:
+        check_banks(bank=bank)
         edit = chain(energy)
         check_choice("vacated_noise", vacated_noise, VACATED)
         check_finite(scale=scale, w_edit=w_edit, w_content=w_content, w_contrast=w_contrast, w_inpaint=w_inpaint)

@@ -12,6 +12,7 @@ from .common import (
     InputError,
     MemoryBank,
     chain,
+    check_banks,
     check_finite,
     check_points,
     energy_input,
@@ -60,6 +61,7 @@ class DragonEnergyDrag(io.ComfyNode):
 
     @classmethod
     def execute(cls, *, bank, mask, points, w_edit, w_content, w_inpaint, energy=None) -> io.NodeOutput:
+        check_banks(bank=bank)
         edit = chain(energy)
         check_finite(w_edit=w_edit, w_content=w_content, w_inpaint=w_inpaint)
         h, w = bank.latent_shape[-2:]
@@ -106,6 +108,7 @@ class DragonEnergyLandmarks(io.ComfyNode):
     @classmethod
     def execute(cls, *, bank, source_points, target_points, w_edit, source_pose=None, target_pose=None,
                 image=None, energy=None) -> io.NodeOutput:
+        check_banks(bank=bank)
         edit = chain(energy)
         check_finite(w_edit=w_edit)
         size = None if image is None else (int(image.shape[2]), int(image.shape[1]))

@@ -11,6 +11,7 @@ from .common import (
     InputError,
     MemoryBank,
     chain,
+    check_banks,
     check_choice,
     check_finite,
     energy_input,
@@ -88,6 +89,7 @@ class DragonEnergyAppearance(io.ComfyNode):
     @classmethod
     def execute(cls, *, bank, mask, reference_bank, reference_mask, w_edit, w_content, match="mean",
                 noise_shift=0.0, energy=None):
+        check_banks(bank=bank, reference_bank=reference_bank)
         edit = chain(energy)
         check_finite(w_edit=w_edit, w_content=w_content, noise_shift=noise_shift)
         check_choice("match", match, MATCHES)
@@ -147,6 +149,7 @@ class DragonEnergyPaste(io.ComfyNode):
     @classmethod
     def execute(cls, *, bank, reference_bank, reference_mask, dx, dy, scale, w_edit, w_content,
                 start_noise="reference noise", energy=None):
+        check_banks(bank=bank, reference_bank=reference_bank)
         edit = chain(energy)
         check_finite(scale=scale, w_edit=w_edit, w_content=w_content)
         check_choice("start_noise", start_noise, START_NOISE)

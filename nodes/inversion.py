@@ -26,6 +26,8 @@ from .common import (
 log = logging.getLogger("dragon_drag_edit")
 
 
+BANK_DEVICES = ("cpu", "model device")
+
 class DDIMInvertToMemoryBank(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -49,7 +51,7 @@ class DDIMInvertToMemoryBank(io.ComfyNode):
                                tooltip="Storage type of the recorded hidden states. fp16 halves fp32's memory "
                                "with no visible change; fp8 (e4m3) halves it again (SD1.5 512x512, 50 steps: "
                                "0.32 GiB)."),
-                io.Combo.Input("bank_device", options=["cpu", "model device"], default="cpu",
+                io.Combo.Input("bank_device", options=list(BANK_DEVICES), default="cpu",
                                tooltip="Where the bank lives. 'cpu' saves GPU memory; 'model device' saves "
                                "host-to-GPU copies."),
                 io.Int.Input("refine", default=paper.REFINE, min=0, max=5, tooltip="Fixed-point iterations per "
@@ -84,6 +86,7 @@ class DDIMInvertToMemoryBank(io.ComfyNode):
         if not 0 <= refine <= 5:
             raise InputError(f"refine: must be 0..5 (got {refine}).")
         check_choice("bank_precision", bank_precision, DTYPES)
+        check_choice("bank_device", bank_device, BANK_DEVICES)
         if isolate_mask is not None:
             m = mask_2d(isolate_mask, "isolate_mask", tuple(samples.shape[-2:]))
             if not bool((m > 0.5).any()):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 
+import comfy.model_management
 import numpy as np
 import torch
 from comfy_api.latest import io, ui
@@ -24,10 +25,14 @@ from ..dragon_ops import points
 from .common import CATEGORY, InputError
 
 UI_KEY = "dragon_editor_image"  # not "images": the editor shows the picture, the core preview would repeat it
+MAX_SIDE = 8192  # pixels per side of the drawing (and of the mask it makes)
+MAX_STROKES, MAX_STROKE_POINTS = 1000, 20000  # strokes, and their points altogether
 
 STATE_HELP = (
     'JSON: {"width": W, "height": H, "arrows": [[hx, hy, tx, ty], ...], "strokes": [{"r": radius, '
-    '"erase": false, "pts": [[x, y], ...]}, ...]} in image pixels, or just a list of [hx, hy, tx, ty] pairs.')
+    '"erase": false, "pts": [[x, y], ...]}, ...]} in image pixels, or just a list of [hx, hy, tx, ty] pairs. '
+    f'At most {MAX_SIDE} pixels a side, {points.MAX_PAIRS} arrows, {MAX_STROKES} strokes and {MAX_STROKE_POINTS} '
+    'stroke points.')
 
 
 def _number(value, what: str) -> float:
@@ -39,6 +44,11 @@ def _number(value, what: str) -> float:
 def _strokes(data) -> list[tuple[float, bool, list[tuple[float, float]]]]:
     if not isinstance(data, list):
         raise InputError("editor_state: 'strokes' must be a list of {\"r\": .., \"erase\": .., \"pts\": [[x, y]]}.")
+    if len(data) > MAX_STROKES:
+        raise InputError(f"editor_state: has {len(data):,} strokes; at most {MAX_STROKES:,}.")
+    total = sum(len(s["pts"]) for s in data if isinstance(s, dict) and isinstance(s.get("pts"), list))
+    if total > MAX_STROKE_POINTS:
+        raise InputError(f"editor_state: its strokes have {total:,} points; at most {MAX_STROKE_POINTS:,}.")
     out = []
     for k, stroke in enumerate(data):
         if not isinstance(stroke, dict) or not isinstance(stroke.get("pts"), list) or not stroke["pts"]:
@@ -60,9 +70,9 @@ def parse_state(text: str) -> tuple[list[tuple[float, ...]], list, tuple[int, in
     if not text or not text.strip():
         return [], [], None
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(f"editor_state: is not valid JSON ({e.msg} at character {e.pos}). {STATE_HELP}") from e
+        data = points.load_json(text)
+    except ValueError as e:
+        raise InputError(f"editor_state: {e}. {STATE_HELP}") from e
     if isinstance(data, list):
         data = {"arrows": data}
     if not isinstance(data, dict):
@@ -79,14 +89,16 @@ def parse_state(text: str) -> tuple[list[tuple[float, ...]], list, tuple[int, in
     size = None
     if "width" in data or "height" in data:
         w, h = _number(data.get("width"), "'width'"), _number(data.get("height"), "'height'")
-        if w < 1 or h < 1 or w != int(w) or h != int(h):
-            raise InputError(f"editor_state: 'width' and 'height' must be whole numbers >= 1, got {w:g} x {h:g}.")
+        if not (1 <= w <= MAX_SIDE and 1 <= h <= MAX_SIDE) or w != int(w) or h != int(h):
+            raise InputError(f"editor_state: 'width' and 'height' must be whole numbers from 1 to {MAX_SIDE}, got "
+                             f"{w:g} x {h:g}.")
         size = (int(w), int(h))
     return arrows, _strokes(data.get("strokes", [])), size
 
 
 def paint(strokes, size: tuple[int, int]) -> torch.Tensor:
     """Rasterise brush strokes (round caps and joins) into a (H, W) float mask; later strokes paint over earlier.
+    Honours ComfyUI's Cancel between segments.
 
     With no painting stroke the mask starts all ones, so eraser strokes alone cut holes into the whole image."""
     w, h = size
@@ -94,6 +106,7 @@ def paint(strokes, size: tuple[int, int]) -> torch.Tensor:
     for radius, erase, pts in strokes:
         segments = list(zip(pts, pts[1:])) or [(pts[0], pts[0])]
         for (ax, ay), (bx, by) in segments:
+            comfy.model_management.throw_exception_if_processing_interrupted()
             x0, x1 = max(int(min(ax, bx) - radius), 0), min(int(max(ax, bx) + radius) + 1, w)
             y0, y1 = max(int(min(ay, by) - radius), 0), min(int(max(ay, by) + radius) + 1, h)
             if x0 >= x1 or y0 >= y1:
@@ -160,6 +173,9 @@ class DragonPointsEditor(io.ComfyNode):
             if not isinstance(image, torch.Tensor) or image.ndim != 4 or 0 in image.shape[:3]:
                 raise InputError("image: expected an IMAGE of shape [B, H, W, C].")
             size = (int(image.shape[2]), int(image.shape[1]))
+            if max(size) > MAX_SIDE:
+                raise InputError(f"image: is {size[0]}x{size[1]}; the editor draws on pictures up to {MAX_SIDE} "
+                                 "pixels a side.")
             if drawn and drawn != size:
                 arrows, strokes = _scaled(arrows, strokes, size[0] / drawn[0], size[1] / drawn[1])
         elif drawn:

@@ -18,6 +18,7 @@ from .common import (
     InputError,
     MemoryBank,
     chain,
+    check_banks,
     check_choice,
     check_finite,
     check_memory,
@@ -97,6 +98,7 @@ def edit_latent(model, positive, negative, bank, edit: Edit, *, seed, cfg, energ
     """The sampler node's work: validate, compose the edit, sample. Returns the latent, the UNet pass counts and
     the CFG scale used (``cfg`` 0: the paper's for the edit's modes). ``ablation`` switches parts of the method
     off (the benchmark's ablations); the default is the method."""
+    check_banks(bank=bank)
     check_finite(cfg=cfg, energy_scale=energy_scale, guidance_cap=guidance_cap)
     unet = unet_of(model)
     check_choice("preset", preset, presets.PRESETS)

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import safetensors.torch
 import torch
+from dd_tamper import CASES as TAMPERINGS
+from dd_tamper import tamper
 from PIL import Image
 
 from dd_server import CKPT, error_message
@@ -33,11 +35,17 @@ BAD_LATENTS = ("fz_nan.latent", "fz_inf.latent", "fz_batch2.latent", "fz_odd.lat
                "fz_huge.latent", "fz_good.latent")
 BANKS = ("fz_good.safetensors", "fz_wide.safetensors", "fz_steps6.safetensors", "fz_toy.safetensors",
          "fz_trunc.safetensors", "fz_header.safetensors", "fz_garbage.safetensors", "fz_empty.safetensors",
-         "fz_foreign.safetensors", "fz_nan.safetensors")
+         "fz_foreign.safetensors", "fz_nan.safetensors",
+         *(f"fz_t{k}.safetensors" for k in range(len(TAMPERINGS))),  # edited after saving, stale digest
+         *(f"fz_f{k}.safetensors" for k in range(len(TAMPERINGS))))  # edited with a fresh digest
+DEEP = "[" * 100_000 + "]" * 100_000
 STRINGS_BAD = ("[[1, 2", "[]", "[[1, 2, 3]]", '{"a": 1}', "nan", "[[NaN, 1, 2, 3]]", "[[1e400, 0, 1, 1]]",
-               "[[1000, 1000, 5, 5]]", "[[-3, 4, 5, 6]]", "null", "[[1, 2, 3, 4], [5]]", "\u00e9\u00e8", "x" * 300)
+               "[[1000, 1000, 5, 5]]", "[[-3, 4, 5, 6]]", "null", "[[1, 2, 3, 4], [5]]", "\u00e9\u00e8", "x" * 300,
+               DEEP, "[" + "[1, 1, 2, 2]," * 300_000 + "[1, 1, 2, 2]]", json.dumps([[1, 1, 2, 2]] * 10_000))
 BAD_STATES = ('{"width": 0, "height": 5}', '{"strokes": [{"r": -1, "pts": [[1, 1]]}]}', '{"arrows": [], "colour": 1}',
-              '{"strokes": [{"r": 3, "pts": []}]}', '{"strokes": [{"r": 1e9, "pts": [[1, 1]]}]}')
+              '{"strokes": [{"r": 3, "pts": []}]}', '{"strokes": [{"r": 1e9, "pts": [[1, 1]]}]}',
+              '{"width": 100000, "height": 100000}', '{"width": 1e308, "height": 64}', '{"arrows": ' + DEEP + '}',
+              json.dumps({"width": 64, "height": 64, "strokes": [{"r": 2, "pts": [[1, 1]] * 30_000}]}))
 
 
 def _png(path: str, array: np.ndarray) -> None:
@@ -80,6 +88,9 @@ def fixtures(server) -> None:
     key = next(k for k in tensors if k.startswith("hidden/"))
     tensors[key] = tensors[key].clone().fill_(float("nan"))
     safetensors.torch.save_file(tensors, str(banks / "fz_nan.safetensors"), metadata=meta)
+    for k, (change, _) in enumerate(TAMPERINGS.values()):
+        for prefix, fresh in (("fz_t", False), ("fz_f", True)):
+            tamper(str(banks / "fz_good.safetensors"), change, fresh, out=str(banks / f"{prefix}{k}.safetensors"))
 
 
 def _bank_graphs() -> dict[str, dict]:
@@ -157,7 +168,8 @@ class CaseBuilder:
         out = g.add("DragonGuidedSampler", **inputs)
         g.add("SaveLatent", samples=[out, 0], filename_prefix=f"fuzz/c{self.seed}")
         if r.random() < 0.15:
-            g.add("DragonMemoryBankSave", bank=bank, name=self.pick(("fz_saved", "fz saved-2"), ("", "../x", ".h")))
+            g.add("DragonMemoryBankSave", bank=bank, name=self.pick(("fz_saved", "fz_saved-2"), (
+                "", "../x", ".h", "fz saved", "a\x00b", "a" * 300, "\u202egnp.evil", "%2e%2e%2fx")))
         return g.nodes
 
     def source(self) -> tuple[list, tuple[int, int] | None]:
@@ -219,7 +231,8 @@ class CaseBuilder:
         weights = {k: self.pick((0.0, 1.0, 4.0, 100.0), (-1.0, 101.0, NAN)) for k in ("w_edit", "w_content")}
         offset = {k: self.pick((0, 3, -7, 20, 500, -8192), (9000, -9000)) for k in ("dx", "dy")}
         scale = self.pick((1.0, 0.7, 1.4, 0.1, 4.0), (0.05, 5.0, 0.0, NAN))
-        common = {"bank": bank} if r.random() > self.bad else {"bank": self.other_bank()}
+        roll = r.random()
+        common = {"bank": bank if roll > self.bad else self.other_bank() if roll > self.bad / 3 else "raw value"}
         if upstream is not None:
             common["energy"] = upstream
         if kind == "Move":

@@ -4,7 +4,7 @@ import os
 import pytest
 import torch
 
-from dragon_drag_edit.dragon_ops import memory_bank, unet_map
+from dragon_drag_edit.dragon_ops import bank_checks, memory_bank, unet_map
 from dragon_drag_edit.nodes.inversion import DDIMInvertToMemoryBank
 
 from dd_models import conds_for, sd15_structure, tiny_unet_model
@@ -99,7 +99,9 @@ def test_file_with_edited_shapes_is_refused(tmp_path, bank):
         n = struct.unpack("<Q", f.read(8))[0]
         meta = json.loads(f.read(n))["__metadata__"]
     tensors["latents"] = tensors["latents"][:2]
-    safetensors.torch.save_file(tensors, path, metadata=meta)
+    head = json.loads(meta["dragon"])
+    head["digest"] = bank_checks.digest(head, tensors)  # a consistent digest: the shape check must still refuse it
+    safetensors.torch.save_file(tensors, path, metadata={"dragon": json.dumps(head)})
     with pytest.raises(memory_bank.BankError, match="do not match the bank header"):
         memory_bank.load(path)
 

@@ -24,7 +24,7 @@ function showReport(node, text) {
 }
 
 app.registerExtension({
-  name: "dragon_drag_edit.report",
+  name: "dragondragedit.report",
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (!NODES.has(nodeData.name)) return;
     const onExecuted = nodeType.prototype.onExecuted;

@@ -111,7 +111,7 @@ function attachEditor(node) {
 }
 
 app.registerExtension({
-  name: "dragon_drag_edit.points_editor",
+  name: "dragondragedit.points_editor",
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (nodeData.name !== NODE) return;
     const onNodeCreated = nodeType.prototype.onNodeCreated;

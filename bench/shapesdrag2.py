@@ -1,0 +1,167 @@
+"""ShapesDrag v2 (issue 18): every mode on the prompt-conditioned proxy model (ShapesText48) at the paper's settings
+and the nodes' defaults (the paper's method), on training-family and held-out-family scenes, against the
+references a user would pick instead.
+
+    python bench/run.py shapesdrag2 [--scenes 8] [--steps 50]
+
+Variants (same banks, same scenes; the sampler's defaults otherwise: cfg per mode, guidance until 30, bank from 5):
+  ours, DragonDiffusion / ours, DiffEditor   the method, both presets
+  guidance off                               the same start noise and bank attention, energy_scale 0
+  (a) copy-paste                             the paper's start noise, then plain DDIM: no guidance, no bank
+                                             (appearance has no start-noise change of its own: a reconstruction)
+  (b) pixel operation                        the object's pixels copied / scaled / recoloured, the source left
+  (c) pixel + inpaint                        (b), then the vacated area inpainted by the same model through
+                                             ComfyUI's own path (SetLatentNoiseMask + KSampler), as
+                                             Inpaint4Drag-style tools do; paste and appearance vacate nothing
+Writes bench/results/shapesdrag2.md and .json. The proxy's weights must exist (``make train-proxy``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import nodes as comfy_nodes
+import numpy as np
+import torch
+from scipy import ndimage
+
+from ..dragon_ops import paper, presets
+from ..dragon_ops.sampler import Ablation
+from ..nodes.energy_move import DragonEnergyMove
+from ..nodes.energy_points import DragonEnergyDrag
+from ..nodes.energy_two_image import DragonEnergyAppearance, DragonEnergyPaste
+from ..nodes.inversion import DDIMInvertToMemoryBank
+from ..nodes.sampler import edit_latent
+from . import move_eval, proxy_model, scenes2
+from . import shapesdrag2_tasks as t2
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SAMPLER = {"seed": 42, "cfg": 0.0, "energy_scale": 1.0, "start_step": 0, "guidance_until": paper.GUIDANCE_UNTIL,
+           "bank_start_step": paper.BANK_FROM, "guidance_cap": 0.0}  # the node's defaults
+GUIDED = {"ours, DragonDiffusion": {"preset": "DragonDiffusion"}, "ours, DiffEditor": {"preset": "DiffEditor"},
+          "guidance off": {"preset": "DragonDiffusion", "energy_scale": 0.0},
+          "(a) copy-paste": {"preset": "DragonDiffusion", "energy_scale": 0.0,
+                             "ablation": Ablation(bank_attention=False)}}
+VARIANTS = (*GUIDED, "(b) pixel operation", "(c) pixel + inpaint")
+METRICS = ("shape_iou", "centroid_error", "ghost", "bg_psnr", "bg_drift", "colour_error")
+
+
+def _mask(m: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(m.astype(np.float32))[None]
+
+
+class Runner:
+    """The proxy model, its text encoder and the pixel VAE; inverts a picture and runs every variant of a task."""
+
+    def __init__(self, steps: int = paper.STEPS, weights: str = proxy_model.WEIGHTS):
+        self.model, self.text = proxy_model.load(weights)
+        self.vae, self.steps = move_eval.pixel_vae(), steps
+        self.settings = {**SAMPLER, "guidance_until": presets.at(paper.GUIDANCE_UNTIL, steps),
+                         "bank_start_step": presets.at(paper.BANK_FROM, steps)}  # the paper's, scaled to ``steps``
+
+    def cond(self, prompt: str):
+        return proxy_model.encode(self.text, prompt)
+
+    def bank(self, scene: scenes2.Scene):
+        image = torch.from_numpy(scenes2.to_image(scenes2.render(scene)))[None]
+        (latent,) = comfy_nodes.VAEEncode().encode(self.vae, image)
+        return DDIMInvertToMemoryBank.execute(model=self.model, latent=latent, conditioning=self.cond(scene.prompt()),
+                                              steps=self.steps, bank_precision="fp16", bank_device="cpu").args[1]
+
+    def energy(self, task: t2.Task, bank, ref_bank):
+        o = task.scene.objects[0]
+        if task.mode == "paste":
+            return DragonEnergyPaste.execute(bank=bank, reference_bank=ref_bank, reference_mask=_mask(
+                scenes2.object_mask(task.reference, 0)), dx=int(task.dx), dy=int(task.dy), scale=1.0,
+                **paper.MODES["paste"].weights).args[0]
+        if task.mode == "appearance":
+            return DragonEnergyAppearance.execute(bank=bank, mask=_mask(scenes2.object_mask(task.scene, 0)),
+                                                  reference_bank=ref_bank, reference_mask=_mask(
+                                                      scenes2.object_mask(task.reference, 0)),
+                                                  **paper.MODES["appearance"].weights).args[0]
+        mask = _mask(scenes2.object_mask(task.scene, 0))
+        if task.mode == "drag":  # five handles on the object, each dragged by the move
+            pts = [[o.cx + ox, o.cy + oy, o.cx + ox + task.dx, o.cy + oy + task.dy]
+                   for ox, oy in ((0, 0), (o.r / 2, 0), (-o.r / 2, 0), (0, o.r / 2), (0, -o.r / 2))]
+            region = ndimage.binary_dilation(task.region(), iterations=2)
+            return DragonEnergyDrag.execute(bank=bank, mask=_mask(region), points=str(pts),
+                                            **paper.MODES["drag"].weights).args[0]
+        return DragonEnergyMove.execute(bank=bank, mask=mask, dx=int(task.dx), dy=int(task.dy), scale=task.scale,
+                                        arrow="", **paper.MODES["move"].weights).args[0]
+
+    def guided(self, task: t2.Task, bank, energy, variant: dict) -> tuple[np.ndarray, dict]:
+        pos, neg = self.cond(task.scene.prompt()), self.cond("")
+        latent, counts, _ = edit_latent(self.model, pos, neg, bank, energy, **{**self.settings, **variant})
+        return move_eval.decode(self.vae, {"samples": latent}), counts
+
+    def inpaint(self, task: t2.Task, image: np.ndarray) -> np.ndarray:
+        """Reference (c): the vacated area of ``image`` regenerated by the model (SetLatentNoiseMask + KSampler)."""
+        vacated = ndimage.binary_dilation(task.source_mask() & ~task.target_mask(), iterations=1)
+        if not vacated.any():
+            return image
+        (latent,) = comfy_nodes.VAEEncode().encode(self.vae, torch.from_numpy(scenes2.to_image(image))[None])
+        latent = {**latent, "noise_mask": _mask(vacated).reshape(1, 1, *vacated.shape)}  # as SetLatentNoiseMask
+        (out,) = comfy_nodes.common_ksampler(self.model, 42, self.steps, paper.CFG_EMPTY_EDIT, "ddim", "normal",
+                                             self.cond(task.target.prompt()), self.cond(""), latent, denoise=1.0)
+        return move_eval.decode(self.vae, out)
+
+    def run_task(self, task: t2.Task) -> dict[str, tuple[np.ndarray, dict]]:
+        bank = self.bank(task.scene)
+        ref_bank = self.bank(task.reference) if task.reference is not None else None
+        energy = self.energy(task, bank, ref_bank)
+        out = {name: self.guided(task, bank, energy, v) for name, v in GUIDED.items()}
+        pixel = t2.pixel_operation(task)
+        out["(b) pixel operation"] = (pixel, {})
+        out["(c) pixel + inpaint"] = (self.inpaint(task, pixel), {})
+        return out
+
+
+def run(n_scenes: int, steps: int, modes=t2.MODES) -> dict:
+    runner = Runner(steps)
+    rows = {}
+    for mode in modes:
+        for held_out in (False, True):
+            family = "held-out" if held_out else "training"
+            acc = {v: [] for v in VARIANTS}
+            for task in t2.tasks(mode, n_scenes, seed0=200_000 + 10_000 * t2.MODES.index(mode), held_out=held_out):
+                for name, (img, counts) in runner.run_task(task).items():
+                    acc[name].append({**t2.metrics(task, img), **counts})
+            for name, results in acc.items():
+                rows[(mode, family, name)] = {
+                    **{k: float(np.mean([r[k] for r in results])) for k in results[0]},
+                    "shape_iou_std": float(np.std([r["shape_iou"] for r in results])), "n": len(results)}
+            print(f"shapesdrag2: {mode}, {family} families done", flush=True)
+    return rows
+
+
+def table(rows: dict, seconds: float, steps: int) -> str:
+    out = [f"ShapesDrag v2, ShapesText48 proxy, the paper's settings and defaults, {steps} steps; whole run "
+           f"{seconds:.0f} s. Means over scenes (n per row); shape IoU ± its std.", "",
+           "| mode | families | variant | shape IoU | centroid err (px) | ghost | bg PSNR (dB) | bg drift | colour err "
+           "| n |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for (mode, family, name), r in rows.items():
+        out.append(f"| {mode} | {family} | {name} | {r['shape_iou']:.3f} ± {r['shape_iou_std']:.3f} | "
+                   f"{r['centroid_error']:.2f} | {r['ghost']:.3f} | {r['bg_psnr']:.1f} | {r['bg_drift']:.3f} | "
+                   f"{r['colour_error']:.3f} | {r['n']} |")
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--scenes", type=int, default=8)
+    ap.add_argument("--steps", type=int, default=paper.STEPS)
+    ap.add_argument("--modes", default=",".join(t2.MODES))
+    ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    a = ap.parse_args(argv)
+    t0 = time.time()
+    rows = run(a.scenes, a.steps, a.modes.split(","))
+    report = table(rows, time.time() - t0, a.steps)
+    os.makedirs(a.out, exist_ok=True)
+    with open(os.path.join(a.out, "shapesdrag2.md"), "w") as f:
+        f.write(report)
+    with open(os.path.join(a.out, "shapesdrag2.json"), "w") as f:
+        json.dump([{"mode": m, "families": fam, "variant": v, **r} for (m, fam, v), r in rows.items()], f, indent=1)
+    print(report)
+    return rows

@@ -1,0 +1,61 @@
+"""ShapesDrag v2 (issue 18): tasks on both family sets, the metrics against ground truth, and the pixel-operation
+reference, which a metric of ghosts must see."""
+import os
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from dragon_drag_edit.bench import scenes2
+from dragon_drag_edit.bench import shapesdrag2_tasks as t2
+
+
+@pytest.mark.parametrize("held_out", [False, True])
+@pytest.mark.parametrize("mode", t2.MODES)
+def test_ground_truth_scores_perfectly(mode, held_out):
+    for task in t2.tasks(mode, 3, seed0=1000, held_out=held_out):
+        m = t2.metrics(task, scenes2.render(task.target))
+        assert m["shape_iou"] > 0.97 and m["centroid_error"] < 0.5 and m["ghost"] == 0.0, (mode, m)
+        assert m["bg_drift"] == 0.0 and m["bg_psnr"] >= 99 and m["colour_error"] == 0.0
+        edited = task.target.objects[task.index]
+        held = edited.shape in scenes2.HELD_OUT_SHAPES or edited.fill in scenes2.HELD_OUT_FILLS
+        assert held == held_out
+
+
+def test_pixel_operation_leaves_the_ghost_the_metrics_must_see():
+    moves = t2.tasks("move", 6, seed0=2000, held_out=True)
+    scores = [t2.metrics(task, t2.pixel_operation(task)) for task in moves]
+    assert all(s["ghost"] > 0.05 for s in scores)  # the source is left where it was
+    assert np.mean([s["shape_iou"] for s in scores]) < 0.75  # ... and it counts against the shape
+    assert all(s["centroid_error"] > 1.0 for s in scores)
+    for task in t2.tasks("appearance", 4, seed0=2000, held_out=True):  # recolouring keeps the outline exactly
+        s = t2.metrics(task, t2.pixel_operation(task))
+        assert s["shape_iou"] > 0.9 and s["ghost"] == 0.0 and s["bg_psnr"] > 50  # only anti-aliased edges differ
+
+
+@pytest.fixture(scope="module")
+def runner():
+    from dragon_drag_edit.bench import proxy_model, shapesdrag2
+
+    if not os.path.exists(proxy_model.WEIGHTS):
+        pytest.skip("no ShapesText48 weights yet: make train-proxy")
+    return shapesdrag2.Runner(steps=4)
+
+
+@pytest.mark.parametrize("mode", ["move", "paste", "appearance", "drag"])
+def test_every_variant_runs_on_the_proxy(runner, mode):
+    from dragon_drag_edit.bench import shapesdrag2
+
+    task = t2.tasks(mode, 1, seed0=3000, held_out=True)[0]
+    out = runner.run_task(task)
+    assert set(out) == set(shapesdrag2.VARIANTS)
+    for name, (img, _) in out.items():
+        assert img.shape == (3, scenes2.SIZE, scenes2.SIZE) and np.isfinite(img).all(), name
+        m = t2.metrics(task, img)
+        assert all(np.isfinite(v) for v in m.values()), name
+    assert out["ours, DragonDiffusion"][1]["backwards"] > 0 and out["guidance off"][1]["backwards"] == 0
+    (b, _), (c, _) = out["(b) pixel operation"], out["(c) pixel + inpaint"]
+    vacated = ndimage.binary_dilation(task.source_mask() & ~task.target_mask(), iterations=1)
+    assert np.abs(c - b)[:, ~vacated].max() < 1e-5  # the inpainting touches only the vacated area
+    if vacated.any():  # paste and appearance vacate nothing: (c) is (b)
+        assert np.abs(c - b)[:, vacated].max() > 1e-3
