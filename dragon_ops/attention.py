@@ -14,6 +14,7 @@ import dataclasses
 
 import torch
 
+from .bank_rule import BankRead
 from .memory_bank import FP8_MAX
 
 STATE_KEY = "dragon_bank_state"
@@ -41,14 +42,13 @@ class BankRecorder:
 class BankState:
     """What the patch does in one model call: record, or read the bank's K/V inputs for ``step``.
 
-    Read modes (spec section 5): "replace" uses only the bank's K/V (move); "concat" appends them to the
-    current image's own (drag, landmarks). The bank's batch-1 states are broadcast over the CFG batch.
+    ``read`` is the step's ``bank_rule.BankRead`` (spec section 5); the bank's batch-1 states are broadcast over
+    the CFG batch.
     """
 
     recorder: BankRecorder | None = None
-    reader: object | None = None  # (BankLayer) -> (1, tokens, C) tensor or None
+    read: BankRead | None = None
     layers: dict | None = None  # layer key -> BankLayer
-    mode: str = "replace"
     step: int = -1  # the sampling step, for inspection
 
 
@@ -68,11 +68,9 @@ def attn1_patch(n: torch.Tensor, context: torch.Tensor, value: torch.Tensor, ext
     if state.recorder is not None:
         state.recorder(key, n)
         return n, context, value
-    layer = state.layers.get(key) if state.reader is not None else None
-    stored = state.reader(layer) if layer is not None else None
+    layer = state.layers.get(key) if state.read is not None else None
+    stored = state.read.tokens(layer) if layer is not None else None
     if stored is None:
         return n, context, value
     kv = stored.to(device=n.device, dtype=n.dtype).expand(n.shape[0], -1, -1)
-    if state.mode == "concat":
-        return n, torch.cat([context, kv], dim=1), torch.cat([value, kv], dim=1)
-    return n, kv, kv
+    return (n, *state.read.rule.keys_values(context, value, kv))

@@ -1,6 +1,6 @@
 """The edit value (the DRAGON_ENERGY type): an ordered tuple of energy terms, and ``compose``.
 
-Nodes only build terms (``terms.py``); ``compose`` is the one place where terms meet.
+Nodes only build terms (``term_<mode>.py``); ``compose`` is the one place where terms meet.
 
 Composition rule (documented in the README):
 * energies add: E_edit = sum_k s_k E_edit_k and E_content = sum_k s_k E_content_k, with s_k each term's
@@ -10,7 +10,8 @@ Composition rule (documented in the README):
 * initial-latent edits apply in chain order, a later term writing over an earlier one;
 * the regional SDE mask is the union of the terms' SDE regions; a term's own SDE strengths (landmarks: 0.2
   inside and out) override the preset's, the largest winning;
-* bank attention: at each step the rules whose window holds it compete, composite > concat > replace.
+* bank attention: at each step the rules whose window holds it compete, the highest ``Rule.priority`` winning
+  (composite > concat > replace).
 """
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ import dataclasses
 
 import torch
 
+from . import geometry
+from .bank_rule import BankRead, Rule
 from .memory_bank import MemoryBank
 from .presets import at
-from .terms import DragTerm, MoveTerm, TwoImageTerm
+from .term_base import Attention, Term
 
-Term = MoveTerm | DragTerm | TwoImageTerm
-PRIORITY = {"replace": 0, "concat": 1, "composite": 2}
+RECONSTRUCTION = Attention.of("move")  # an empty edit reads the bank as a move does
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,24 +69,24 @@ class Plan:
             e_edit, e_con = e_edit + term.strength * a, e_con + term.strength * b
         return e_edit, e_con
 
-    def attention(self, step: int, bank_from: int):
-        """(mode, reader) for bank attention at ``step``, or None. reader(layer) -> (1, tokens, C) or None.
+    def attention(self, step: int, bank_from: int) -> BankRead | None:
+        """How self-attention reads the bank at ``step``, or None.
 
         With no terms, the bank is read as a move would (replace from ``bank_from``): a pure reconstruction.
         """
         n = self.bank.schedule.steps
         best = None
         for term in self.edit.terms or (None,):
-            rule = term.attention if term is not None else MoveTerm.attention
-            start = bank_from if rule.mode != "composite" else at(rule.start, n)
-            if start <= step < at(rule.stop, n) and (best is None or PRIORITY[rule.mode] > PRIORITY[best[0]]):
-                best = (rule.mode, term)
+            window = term.attention if term is not None else RECONSTRUCTION
+            start = bank_from if window.rule.starts_at_bank_start else at(window.start, n)
+            if start <= step < at(window.stop, n) and (best is None or window.rule.priority > best[0].priority):
+                best = (window.rule, term)
         if best is None:
             return None
-        mode, term = best
-        if mode == "composite":
-            return "replace", lambda layer: term.kv(step, layer, self.mask_grid)
-        return mode, lambda layer: self.bank.hidden_at(step, layer.key)
+        rule, term = best
+        if rule is Rule.COMPOSITE:
+            return BankRead(rule, lambda layer: term.kv(step, layer, self.mask_grid))
+        return BankRead(rule, lambda layer: self.bank.hidden_at(step, layer.key))
 
 
 def _union(masks: list[torch.Tensor]) -> torch.Tensor:
@@ -99,7 +101,8 @@ def compose(edit: Edit, bank: MemoryBank, mask_grid: str = "nearest") -> Plan:
     h, w = bank.latent_shape[-2:]
     if not edit.terms:
         empty = torch.zeros(h, w, dtype=torch.bool)
-        return Plan(edit, bank, (), torch.ones(2 * h, 2 * w, dtype=torch.bool), empty, empty, None, mask_grid)
+        everywhere = torch.ones(geometry.matching_shape((h, w)), dtype=torch.bool)
+        return Plan(edit, bank, (), everywhere, empty, empty, None, mask_grid)
     banks: dict[int, MemoryBank] = {}
     for term in edit.terms:
         for b in term.banks():

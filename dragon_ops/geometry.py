@@ -1,7 +1,8 @@
 """Mask geometry: masks on grids, moving and scaling an object, and the pixel pairs the energies compare.
 
 Grids are (height, width) cell arrays. The latent grid has one cell per latent
-pixel; the matching grid (the spec's G4) has two cells per latent pixel a side.
+pixel; the matching grid (the spec's G4) has ``MATCH_PER_LATENT`` (2) cells per
+latent pixel a side.
 
 A move takes the object mask S, a displacement d and a scale s. Target cell p is
 filled when its inverse image q = c + (p + 1/2 - c - d) / s lands inside S, where
@@ -19,6 +20,8 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
+from .paper import MATCH_PER_LATENT
+
 
 def resize_mask(mask: torch.Tensor, size: tuple[int, int], threshold: float = 0.5) -> torch.Tensor:
     """A (H, W) mask at any resolution -> bool (h, w) on a grid, by nearest sampling and a threshold."""
@@ -29,16 +32,26 @@ def resize_mask(mask: torch.Tensor, size: tuple[int, int], threshold: float = 0.
 MASK_GRIDS = ("nearest", "dilated")
 
 
-def to_latent_grid(grid_mask: torch.Tensor, factor: int, rule: str = "nearest") -> torch.Tensor:
-    """Bool mask on a grid ``factor`` times finer than the latent -> bool latent mask.
+def matching_shape(latent_hw: tuple[int, int]) -> tuple[int, int]:
+    """The matching grid's (height, width) for a latent of (h, w)."""
+    return latent_hw[0] * MATCH_PER_LATENT, latent_hw[1] * MATCH_PER_LATENT
+
+
+def latent_of(matching: tuple[int, int]) -> tuple[int, int]:
+    """A matching grid's (height, width), or a cell's (y, x) on it -> the latent grid's."""
+    return matching[0] // MATCH_PER_LATENT, matching[1] // MATCH_PER_LATENT
+
+
+def to_latent_grid(grid_mask: torch.Tensor, rule: str = "nearest") -> torch.Tensor:
+    """Bool mask on the matching grid -> bool mask on the latent grid.
 
     "nearest": the spec's nearest downsampling to the latent grid (sections 4.1-4.5); "dilated" (this pack's
     variant): a latent cell counts when any of its finer cells does, so the mask grows by up to one latent cell.
     """
     if rule == "nearest":
-        return grid_mask[::factor, ::factor].clone()
+        return grid_mask[::MATCH_PER_LATENT, ::MATCH_PER_LATENT].clone()
     if rule == "dilated":
-        return F.max_pool2d(grid_mask.float()[None, None], factor)[0, 0] > 0
+        return F.max_pool2d(grid_mask.float()[None, None], MATCH_PER_LATENT)[0, 0] > 0
     raise ValueError(f"unknown mask grid rule {rule!r}; one of {', '.join(MASK_GRIDS)}")
 
 

@@ -23,10 +23,11 @@ from . import ddim
 from .attention import STATE_KEY, BankRecorder, BankState, attn1_patch
 
 
-def with_state(extra_args: dict, state: BankState) -> dict:
-    """A shallow copy of the sampler's extra_args whose transformer_options carry ``state``."""
+def with_state(extra_args: dict, state: BankState | None, **entries) -> dict:
+    """A shallow copy of the sampler's extra_args whose transformer_options carry ``state`` (and ``entries``)."""
     model_options = dict(extra_args.get("model_options", {}))
-    model_options["transformer_options"] = {**model_options.get("transformer_options", {}), STATE_KEY: state}
+    model_options["transformer_options"] = {**model_options.get("transformer_options", {}), STATE_KEY: state,
+                                            **entries}
     return {**extra_args, "model_options": model_options}
 
 

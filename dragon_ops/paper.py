@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 
+from .bank_rule import Rule
+
 STEPS = 50  # DDIM steps (0, 6.4)
 GUIDANCE_UNTIL = 30  # guidance at i < 30 (1.2, 6.0)
 BANK_FROM = 5  # bank attention from step 5 for move, drag and landmarks (5)
 REFINE = 0  # plain DDIM inversion, no fixed-point refinement (1.1)
+MATCH_PER_LATENT = 2  # the matching grid G4 has 2 x 2 cells per latent cell: (2h, 2w) (3)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,7 +25,7 @@ class Mode:
     lam: float  # lambda = the UI's energy x 1000 (4.x inputs, 6.0)
     factor: float  # c_mode, the gradient's multiplier (6.0)
     cfg: float  # classifier-free guidance scale (6.4)
-    bank_rule: str  # how self-attention reads the bank (5): replace | concat | composite
+    bank_rule: Rule  # how self-attention reads the bank (5)
     bank_window: tuple[int, int]  # [start, stop) in 50-step indices (5)
     sde_eta: tuple[float, float] | None  # (inside, outside) regional-SDE strength when it overrides the preset (4.3)
     weights: dict[str, float]  # the energies' w_* (4.x)
@@ -34,15 +37,15 @@ class Mode:
 
 
 MODES = {
-    "move": Mode(500, 0.08, 4.0, "replace", (BANK_FROM, STEPS), None,  # 4.1
+    "move": Mode(500, 0.08, 4.0, Rule.REPLACE, (BANK_FROM, STEPS), None,  # 4.1
                  {"w_edit": 4.0, "w_content": 6.0, "w_contrast": 0.2, "w_inpaint": 0.8}),
-    "drag": Mode(2000, 0.04, 4.0, "concat", (BANK_FROM, STEPS), None,  # 4.2
+    "drag": Mode(2000, 0.04, 4.0, Rule.CONCAT, (BANK_FROM, STEPS), None,  # 4.2
                  {"w_edit": 4.0, "w_content": 6.0, "w_inpaint": 0.2}),
-    "landmarks": Mode(3000, 0.04, 4.0, "concat", (BANK_FROM, STEPS), (0.2, 0.2),  # 4.3
+    "landmarks": Mode(3000, 0.04, 4.0, Rule.CONCAT, (BANK_FROM, STEPS), (0.2, 0.2),  # 4.3
                       {"w_edit": 12.0}),
-    "appearance": Mode(2000, 0.04, 5.0, "composite", (0, 36), None,  # 4.4: steps 0 <= i <= 35
+    "appearance": Mode(2000, 0.04, 5.0, Rule.COMPOSITE, (0, 36), None,  # 4.4: steps 0 <= i <= 35
                        {"w_edit": 3.5, "w_content": 5.0}),
-    "paste": Mode(1500, 0.04, 4.0, "composite", (0, 36), None,  # 4.5
+    "paste": Mode(1500, 0.04, 4.0, Rule.COMPOSITE, (0, 36), None,  # 4.5
                   {"w_edit": 4.0, "w_content": 6.0}),
 }
 CFG_EMPTY_EDIT = 4.0  # a reconstruction: the move/drag value (6.4)

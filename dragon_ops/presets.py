@@ -55,14 +55,3 @@ class StepPlan:
     def sde(self, i: int) -> bool:
         lo, hi = (at(s, self.steps) for s in self.preset.sde_window)
         return lo <= i < hi and (self.preset.sde_eta_in > 0 or self.preset.sde_eta_out > 0)
-
-    def expected_passes(self, cfg_batch: int, banks: int = 1, backwards: int = 2) -> dict[str, int]:
-        """UNet work of a run, in single-image passes (the sampler reports the same keys); ``backwards`` per
-        guidance evaluation (``Plan.backwards_per_guidance``: 1 for a landmarks-only edit)."""
-        idx = range(self.start, self.steps)
-        guided = [i for i in idx if self.guided(i)]
-        return {
-            "full_forwards": sum(self.repeats(i) * cfg_batch + self.repeats(i) - 1 for i in idx),
-            "guidance_forwards": sum(self.repeats(i) for i in guided) + banks * len(guided),
-            "backwards": backwards * sum(self.repeats(i) for i in guided),
-        }

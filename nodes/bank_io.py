@@ -8,7 +8,7 @@ import folder_paths
 from comfy_api.latest import io, ui
 
 from ..dragon_ops import bank_checks, memory_bank, schedule, unet_map
-from .common import CATEGORY, InputError, MemoryBank, check_banks, patch_summary, unet_of
+from .common import BANK, InputError, MemoryBank, check_banks, patch_summary, search_words, unet_of
 
 SUBFOLDER = "dragon_banks"
 NAME_RULE = re.compile(r"[A-Za-z0-9_-]{1,100}")  # a saved bank's name, without ".safetensors"
@@ -43,7 +43,8 @@ class DragonMemoryBankSave(io.ComfyNode):
         return io.Schema(
             node_id="DragonMemoryBankSave",
             display_name="Save Dragon Memory Bank",
-            category=CATEGORY,
+            category=BANK,
+            **search_words("save memory bank"),
             description=(f"Writes a memory bank to output/{SUBFOLDER}/<name>.safetensors (a JSON header with format "
                          "version, model fingerprint, schedule and shapes). The write is atomic: the file is "
                          "complete or absent, never half-written."),
@@ -74,7 +75,8 @@ class DragonMemoryBankLoad(io.ComfyNode):
         return io.Schema(
             node_id="DragonMemoryBankLoad",
             display_name="Load Dragon Memory Bank",
-            category=CATEGORY,
+            category=BANK,
+            **search_words("load memory bank"),
             description=(f"Reads a memory bank saved in output/{SUBFOLDER}/. Refuses a truncated or edited file, and, "
                          "when a MODEL or LATENT is connected, a bank made by another model or for another size."),
             inputs=[

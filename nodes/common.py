@@ -8,6 +8,14 @@ from comfy_api.latest import io
 
 MemoryBank = io.Custom("DRAGON_MEMORY_BANK")
 CATEGORY = "Dragon Drag Edit"
+BANK, EDITS, SAMPLING = (f"{CATEGORY}/{part}" for part in ("memory bank", "edits", "sampling"))
+
+
+def search_words(*words: str) -> dict:
+    """``io.Schema`` keyword for extra node-search words, where ComfyUI has the field (newer than 0.3.75; frontend
+    1.58 searches it). Both frontends search display names, so those carry the words a user types first."""
+    return {"search_aliases": list(words)} if "search_aliases" in getattr(io.Schema, "__dataclass_fields__", {}) \
+        else {}
 
 
 class InputError(ValueError):

@@ -4,10 +4,10 @@ from __future__ import annotations
 from comfy_api.latest import io, ui
 
 from ..dragon_ops import energies, geometry, points
-from ..dragon_ops.paper import MODES
-from ..dragon_ops.terms import MoveTerm
+from ..dragon_ops.paper import MATCH_PER_LATENT, MODES
+from ..dragon_ops.term_move import MoveTerm
 from .common import (
-    CATEGORY,
+    EDITS,
     InputError,
     MemoryBank,
     chain,
@@ -17,6 +17,7 @@ from .common import (
     energy_input,
     energy_output,
     mask_2d,
+    search_words,
 )
 
 __all__ = ["DragonEnergyMove"]
@@ -28,25 +29,27 @@ def _build(bank, mask, dy_px: float, dx_px: float, scale: float, reference):
     """Source/target geometry on the matching and latent grids, and the optional reference region."""
     _, _, h, w = bank.latent_shape
     m = mask_2d(mask, "mask", (h, w))
-    cell = m.shape[1] / (2 * w)  # image pixels per matching-grid cell
+    grid_hw = geometry.matching_shape((h, w))
+    cell = m.shape[1] / grid_hw[1]  # image pixels per matching-grid cell
+    lat_cell = cell * MATCH_PER_LATENT  # image pixels per latent cell
     full = m > 0.5
     if not bool(full.any()):
         raise InputError("mask: is empty; connect a mask that covers the object (white = object).")
     cy, cx = geometry.centroid(full)  # image pixels
-    grid_src = geometry.resize_mask(m, (2 * h, 2 * w))
+    grid_src = geometry.resize_mask(m, grid_hw)
     lat_src = geometry.resize_mask(m, (h, w))
     if not bool(grid_src.any()) or not bool(lat_src.any()):
-        raise InputError(f"mask: the object is too small to cover one latent cell ({2 * cell:.0f} px); "
+        raise InputError(f"mask: the object is too small to cover one latent cell ({lat_cell:.0f} px); "
                          "use a larger mask.")
     grid = geometry.move(grid_src, dy_px / cell, dx_px / cell, scale, (cy / cell, cx / cell))
-    lat = geometry.move(lat_src, dy_px / (2 * cell), dx_px / (2 * cell), scale, (cy / (2 * cell), cx / (2 * cell)))
+    lat = geometry.move(lat_src, dy_px / lat_cell, dx_px / lat_cell, scale, (cy / lat_cell, cx / lat_cell))
     if not bool(grid.target.any()):
         if dx_px == 0 and dy_px == 0:
             raise InputError(f"scale: at {scale:g} the object shrinks below one latent cell; use a larger scale.")
         raise InputError("dx/dy: the move puts the whole object outside the image; use a smaller displacement.")
     ref = None
     if reference is not None:
-        ref = geometry.resize_mask(mask_2d(reference, "reference_mask", (h, w)), (2 * h, 2 * w))
+        ref = geometry.resize_mask(mask_2d(reference, "reference_mask", (h, w)), grid_hw)
         if not bool(ref.any()):
             raise InputError("reference_mask: is empty; leave it unconnected to use the background instead.")
     return grid, lat, ref
@@ -57,8 +60,9 @@ class DragonEnergyMove(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return io.Schema(
             node_id="DragonEnergyMove",
-            display_name="Dragon Energy: Move / Resize",
-            category=CATEGORY,
+            display_name="Dragon Energy: Move / Resize Object",
+            category=EDITS,
+            **search_words("move object", "resize object", "drag edit", "DragonDiffusion"),
             description=(
                 "Adds a move/resize term to the edit: the object under 'mask' goes to its place shifted by "
                 "(dx, dy) image pixels and scaled about its own centre. Energies (DragonDiffusion): E_edit pulls the "

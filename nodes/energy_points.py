@@ -1,14 +1,14 @@
 """DragonEnergyDrag (content dragging) and DragonEnergyLandmarks (face landmarks): point-pair energies."""
 from __future__ import annotations
 
-import torch
 from comfy_api.latest import io, ui
 
 from ..dragon_ops import energies, geometry, points
 from ..dragon_ops.paper import MODES
-from ..dragon_ops.terms import drag_term
+from ..dragon_ops.term_drag import drag_term
+from ..dragon_ops.term_landmarks import landmarks_term
 from .common import (
-    CATEGORY,
+    EDITS,
     InputError,
     MemoryBank,
     chain,
@@ -18,6 +18,7 @@ from .common import (
     energy_input,
     energy_output,
     mask_2d,
+    search_words,
 )
 
 PoseKeypoint = io.Custom("POSE_KEYPOINT")
@@ -36,7 +37,8 @@ class DragonEnergyDrag(io.ComfyNode):
         return io.Schema(
             node_id="DragonEnergyDrag",
             display_name="Dragon Energy: Point Drag",
-            category=CATEGORY,
+            category=EDITS,
+            **search_words("drag points", "drag edit", "DragGAN"),
             description=(
                 "Adds a content-dragging term: the content at each handle point moves to its target point, only "
                 "inside the editable region. 3x3-patch feature correspondence on the decoder features "
@@ -68,11 +70,11 @@ class DragonEnergyDrag(io.ComfyNode):
         m = mask_2d(mask, "mask", (h, w))
         pairs = _pairs(points, "points")
         check_points(pairs, (m.shape[1], m.shape[0]), "points")
-        editable = geometry.resize_mask(m, (2 * h, 2 * w))
+        editable = geometry.resize_mask(m, geometry.matching_shape((h, w)))
         if not bool(editable.any()):
             raise InputError("mask: the editable region is empty; paint the area the drag may change.")
-        term = drag_term(bank, editable, pairs, m.shape[1] / (2 * w), energies.DragWeights(w_edit, w_content,
-                                                                                            w_inpaint))
+        term = drag_term(bank, editable, pairs, m.shape[1] / editable.shape[1],
+                         energies.DragWeights(w_edit, w_content, w_inpaint))
         return io.NodeOutput(edit.then(term), ui=ui.PreviewText(f"drag: {len(pairs)} point pairs"))
 
 
@@ -82,7 +84,8 @@ class DragonEnergyLandmarks(io.ComfyNode):
         return io.Schema(
             node_id="DragonEnergyLandmarks",
             display_name="Dragon Energy: Face Landmarks",
-            category=CATEGORY,
+            category=EDITS,
+            **search_words("face landmarks", "face edit", "expression"),
             description=(
                 "Adds a face-landmark term: landmark k of the source face moves to landmark k of the target "
                 "(e.g. 68 points). Edit energy only, guidance over the whole image, global SDE noise in the "
@@ -132,7 +135,5 @@ class DragonEnergyLandmarks(io.ComfyNode):
         h, w = bank.latent_shape[-2:]
         pairs = [(*a, *b) for a, b in zip(lists[0], lists[1])]
         check_points(pairs, size, *names)
-        editable = torch.ones(2 * h, 2 * w, dtype=torch.bool)
-        term = drag_term(bank, editable, pairs, size[0] / (2 * w), energies.DragWeights(w_edit, 0.0, 0.0),
-                         landmarks=True)
+        term = landmarks_term(bank, pairs, size[0] / geometry.matching_shape((h, w))[1], w_edit)
         return io.NodeOutput(edit.then(term), ui=ui.PreviewText(f"landmarks: {len(pairs)} pairs"))

@@ -4,10 +4,11 @@ from __future__ import annotations
 from comfy_api.latest import io, ui
 
 from ..dragon_ops import geometry, memory_bank
-from ..dragon_ops.paper import MODES
-from ..dragon_ops.terms import TwoImageTerm
+from ..dragon_ops.paper import MATCH_PER_LATENT, MODES
+from ..dragon_ops.term_appearance import AppearanceTerm
+from ..dragon_ops.term_paste import PasteTerm
 from .common import (
-    CATEGORY,
+    EDITS,
     InputError,
     MemoryBank,
     chain,
@@ -17,13 +18,14 @@ from .common import (
     energy_input,
     energy_output,
     mask_2d,
+    search_words,
 )
 
 
 def _grid_mask(mask, name: str, bank):
     h, w = bank.latent_shape[-2:]
     m = mask_2d(mask, name, (h, w))
-    grid = geometry.resize_mask(m, (2 * h, 2 * w))
+    grid = geometry.resize_mask(m, geometry.matching_shape((h, w)))
     if not bool(grid.any()):
         raise InputError(f"{name}: is empty (or smaller than one latent cell); mask the object.")
     return m, grid
@@ -52,7 +54,8 @@ class DragonEnergyAppearance(io.ComfyNode):
         return io.Schema(
             node_id="DragonEnergyAppearance",
             display_name="Dragon Energy: Replace Appearance",
-            category=CATEGORY,
+            category=EDITS,
+            **search_words("replace appearance", "restyle object", "texture transfer"),
             description=(
                 "Adds an appearance-replacement term: the object under 'mask' keeps its outline and takes the look "
                 "of the reference image's masked object; the rest stays. Guidance matches decoder features as "
@@ -100,9 +103,8 @@ class DragonEnergyAppearance(io.ComfyNode):
         _, source = _grid_mask(reference_mask, "reference_mask", reference_bank)
         pairs = geometry.fit(source, target) if match == "stretched" else None
         # the noise_shift variant's own masks, made with the rule it was designed and measured with
-        shift = (geometry.to_latent_grid(target, 2, "dilated"), geometry.to_latent_grid(source, 2, "dilated"),
-                 noise_shift)
-        term = TwoImageTerm(bank, reference_bank, target, source, w_edit, w_content, pairs, shift=shift)
+        shift = (geometry.to_latent_grid(target, "dilated"), geometry.to_latent_grid(source, "dilated"), noise_shift)
+        term = AppearanceTerm(bank, reference_bank, target, source, w_edit, w_content, shift, pairs)
         return io.NodeOutput(edit.then(term), ui=ui.PreviewText(f"appearance ({match}): reference object -> "
                                                                 f"masked object"))
 
@@ -113,7 +115,8 @@ class DragonEnergyPaste(io.ComfyNode):
         return io.Schema(
             node_id="DragonEnergyPaste",
             display_name="Dragon Energy: Paste Object",
-            category=CATEGORY,
+            category=EDITS,
+            **search_words("paste object", "insert object"),
             description=(
                 "Adds an object-pasting term: the reference image's masked object is pasted into this image, "
                 "moved by (dx, dy) and scaled about its own centre, and blended by per-pixel feature "
@@ -160,12 +163,12 @@ class DragonEnergyPaste(io.ComfyNode):
         cell = m.shape[1] / source.shape[1]  # image pixels per matching cell
         cy, cx = geometry.centroid(m > 0.5)
         grid = geometry.move(source, dy / cell, dx / cell, scale, (cy / cell, cx / cell))
-        lat_src = geometry.resize_mask(m, tuple(s // 2 for s in source.shape))
+        lat_src = geometry.resize_mask(m, geometry.latent_of(source.shape))
         if not bool(grid.target.any()) or not bool(lat_src.any()):
             raise InputError("dx/dy: the pasted object lands entirely outside the image; use a smaller offset.")
-        lat = geometry.move(lat_src, dy / (2 * cell), dx / (2 * cell), scale, (cy / (2 * cell), cx / (2 * cell)))
-        pasted = start_noise == "reference noise"  # the paper's start noise, else this picture's noise shifted
-        term = TwoImageTerm(bank, reference_bank, grid.target, source, w_edit, w_content, grid,
-                            latent=lat if pasted else None, strength=MODES["paste"].strength,
-                            shift=None if pasted else (lat.target, lat.source, 1.0), mode="paste")
+        lat_cell = cell * MATCH_PER_LATENT  # image pixels per latent cell
+        lat = geometry.move(lat_src, dy / lat_cell, dx / lat_cell, scale, (cy / lat_cell, cx / lat_cell))
+        # the paper's start noise (the reference's, pasted), else this picture's own noise shifted to its mean
+        term = PasteTerm(bank, reference_bank, grid.target, source, w_edit, w_content, grid, lat,
+                         reference_noise=start_noise == "reference noise")
         return io.NodeOutput(edit.then(term), ui=ui.PreviewText(f"paste at ({dx}, {dy}) px, scale {scale:g}"))

@@ -24,7 +24,7 @@ import logging
 
 import comfy.patcher_extension
 
-from ..dragon_ops import attention, features, sampler
+from ..dragon_ops import attention, features, passes
 
 log = logging.getLogger("dragon_drag_edit")
 
@@ -48,6 +48,5 @@ def patched_clone(model, guided: bool):
     m = (static_base(model) if guided else model).clone()
     m.set_model_attn1_patch(attention.attn1_patch)
     m.set_model_output_block_patch(features.output_block_patch)
-    m.set_model_sampler_post_cfg_function(sampler.post_cfg_capture)
-    m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, "dragon_drag_edit", sampler.count_forwards)
+    m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, "dragon_drag_edit", passes.count_forwards)
     return m

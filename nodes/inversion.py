@@ -11,7 +11,7 @@ from comfy_api.latest import io, ui
 from ..dragon_ops import geometry, inversion, memory_bank, paper, schedule, unet_map
 from ..dragon_ops.memory_bank import DTYPES
 from .common import (
-    CATEGORY,
+    BANK,
     InputError,
     MemoryBank,
     check_choice,
@@ -19,6 +19,7 @@ from .common import (
     check_memory,
     mask_2d,
     patch_summary,
+    search_words,
     single_latent,
     unet_of,
 )
@@ -33,8 +34,9 @@ class DDIMInvertToMemoryBank(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return io.Schema(
             node_id="DDIMInvertToMemoryBank",
-            display_name="DDIM Invert to Memory Bank",
-            category=CATEGORY,
+            display_name="Dragon DDIM Invert to Memory Bank",
+            category=BANK,
+            **search_words("invert image", "inversion", "memory bank", "drag edit", "DragonDiffusion"),
             description=(
                 "Runs deterministic DDIM inversion of one image latent (cond only, no CFG) and records the memory "
                 "bank every DragonDiffusion edit reads: the inversion latent of every step and the decoder "

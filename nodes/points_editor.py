@@ -22,7 +22,7 @@ import torch
 from comfy_api.latest import io, ui
 
 from ..dragon_ops import points
-from .common import CATEGORY, InputError
+from .common import EDITS, InputError, search_words
 
 UI_KEY = "dragon_editor_image"  # not "images": the editor shows the picture, the core preview would repeat it
 MAX_SIDE = 8192  # pixels per side of the drawing (and of the mask it makes)
@@ -136,7 +136,8 @@ class DragonPointsEditor(io.ComfyNode):
         return io.Schema(
             node_id="DragonPointsEditor",
             display_name="Dragon Points Editor",
-            category=CATEGORY,
+            category=EDITS,
+            **search_words("draw arrows", "drag points editor", "mask editor"),
             description=(
                 "Draw the edit on the picture: drag on the canvas to draw handle->target arrows (click one to "
                 "select it, drag it or its ends to move them, Delete or right-click removes it) and paint the "

@@ -5,6 +5,7 @@ import os
 
 from comfy_api.latest import ComfyExtension, io
 
+from . import example_inputs
 from .bank_io import DragonMemoryBankLoad, DragonMemoryBankSave
 from .energy_move import DragonEnergyMove
 from .energy_points import DragonEnergyDrag, DragonEnergyLandmarks
@@ -29,4 +30,5 @@ def node_list() -> list[type[io.ComfyNode]]:
 
 class DragonDragEditExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        example_inputs.install()  # here, not in on_load: ComfyUI 0.3.75 never calls on_load (upstream does)
         return node_list()

@@ -13,7 +13,7 @@ from comfy_api.latest import io, ui
 from ..dragon_ops import geometry, memory_bank, paper, presets, sampler, unet_map
 from ..dragon_ops.edit import Edit, compose
 from .common import (
-    CATEGORY,
+    SAMPLING,
     Energy,
     InputError,
     MemoryBank,
@@ -23,6 +23,7 @@ from .common import (
     check_finite,
     check_memory,
     patch_summary,
+    search_words,
     unet_of,
 )
 from .grad_model import patched_clone
@@ -36,7 +37,8 @@ class DragonGuidedSampler(io.ComfyNode):
         return io.Schema(
             node_id="DragonGuidedSampler",
             display_name="Dragon Guided Sampler",
-            category=CATEGORY,
+            category=SAMPLING,
+            **search_words("drag edit sampler", "DragonDiffusion", "DiffEditor"),
             description=(
                 "Samples the edit: DDIM from the bank's inverted latent, steered at each guided step by the "
                 "gradient of the connected energy terms (UNet decoder feature correspondence), while the decoder "
@@ -89,7 +91,27 @@ class DragonGuidedSampler(io.ComfyNode):
         text = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items())
         how = "set on the node" if cfg > 0 else "the paper's value for this edit"
         log.info("DragonGuidedSampler: cfg %g (%s); %s", used, how, text)
-        return io.NodeOutput({"samples": out}, ui=ui.PreviewText(f"cfg {used:g} ({how})\nUNet passes: {text}"))
+        warnings = step_warnings(bank.schedule.steps, start_step, guidance_until, bank_start_step,
+                                 guided=energy is not None and energy_scale > 0)
+        for w in warnings:
+            log.warning("DragonGuidedSampler: %s", w)
+        lines = [f"cfg {used:g} ({how})", f"UNet passes: {text}", *(f"warning: {w}" for w in warnings)]
+        return io.NodeOutput({"samples": out}, ui=ui.PreviewText("\n".join(lines)))
+
+
+def step_warnings(steps: int, start_step: int, guidance_until: int, bank_start_step: int, guided: bool) -> list[str]:
+    """Settings that run but silently drop part of the method (the step inputs are in the bank's steps)."""
+    out = []
+    if bank_start_step >= steps:
+        out.append(f"bank_start_step {bank_start_step} is at or past the bank's {steps} steps: self-attention never "
+                   f"reads the bank in a move, drag or landmarks edit (the paper: {paper.BANK_FROM} of "
+                   f"{paper.STEPS}).")
+    if guided and guidance_until <= start_step:
+        out.append(f"guidance_until {guidance_until} is not past start_step {start_step}: no step is guided.")
+    elif guided and guidance_until >= steps:
+        out.append(f"guidance_until {guidance_until} is at or past the bank's {steps} steps: every step is guided "
+                   f"(the paper: {paper.GUIDANCE_UNTIL} of {paper.STEPS}).")
+    return out
 
 
 def edit_latent(model, positive, negative, bank, edit: Edit, *, seed, cfg, energy_scale, preset, start_step,
@@ -98,6 +120,25 @@ def edit_latent(model, positive, negative, bank, edit: Edit, *, seed, cfg, energ
     """The sampler node's work: validate, compose the edit, sample. Returns the latent, the UNet pass counts and
     the CFG scale used (``cfg`` 0: the paper's for the edit's modes). ``ablation`` switches parts of the method
     off (the benchmark's ablations); the default is the method."""
+    unet = _validate(model, bank, edit, cfg=cfg, energy_scale=energy_scale, guidance_cap=guidance_cap, preset=preset,
+                     mask_grid=mask_grid, start_step=start_step)
+    cfg = cfg if cfg > 0 else paper.cfg_for([t.mode for t in edit.terms])
+    edit = Edit(tuple(dataclasses.replace(t, strength=t.strength * energy_scale) for t in edit.terms))
+    plan = compose(edit, bank, mask_grid)
+    steps = presets.StepPlan(presets.PRESETS[preset], bank.schedule.steps, start_step, guidance_until,
+                             bank_start_step, energy=bool(edit.terms) and energy_scale > 0)
+    taps = unet_map.map_unet(unet).tap_blocks
+    taps = taps if ablation.taps is None else tuple(taps[k] for k in ablation.taps)
+    run = sampler.GuidedRun(plan, bank.schedule, steps, taps, geometry.matching_shape(bank.latent_shape[-2:]),
+                            guidance_cap, seed, bank_attention=ablation.bank_attention)
+    if steps.energy:
+        _check_guidance_memory(model, unet)
+    out, tally = _sample(patched_clone(model, steps.energy), positive, negative, cfg, run)
+    return out, tally.as_dict(), cfg
+
+
+def _validate(model, bank, edit: Edit, *, cfg, energy_scale, guidance_cap, preset, mask_grid, start_step):
+    """Every input check, before any compute; returns the MODEL's UNet."""
     check_banks(bank=bank)
     check_finite(cfg=cfg, energy_scale=energy_scale, guidance_cap=guidance_cap)
     unet = unet_of(model)
@@ -115,39 +156,38 @@ def edit_latent(model, positive, negative, bank, edit: Edit, *, seed, cfg, energ
             memory_bank.check_same_source(bank, term.bank, what="energy")
     except memory_bank.BankError as e:
         raise InputError(str(e)) from e
-    cfg = cfg if cfg > 0 else paper.cfg_for([t.mode for t in edit.terms])
-    edit = Edit(tuple(dataclasses.replace(t, strength=t.strength * energy_scale) for t in edit.terms))
-    plan = compose(edit, bank, mask_grid)
-    umap = unet_map.map_unet(unet)
-    steps = presets.StepPlan(presets.PRESETS[preset], n, start_step, guidance_until, bank_start_step,
-                             energy=bool(edit.terms) and energy_scale > 0)
-    h, w = bank.latent_shape[-2:]
-    taps = umap.tap_blocks if ablation.taps is None else tuple(umap.tap_blocks[k] for k in ablation.taps)
-    run = sampler.GuidedRun(plan, bank.schedule, steps, taps, (2 * h, 2 * w), guidance_cap, seed,
-                            bank_attention=ablation.bank_attention)
-    if steps.energy:  # autograd hands out non-inference copies of the (truncated) UNet's weights per guided step
-        need = sum(p.numel() * p.element_size() for p in unet.parameters())
-        check_memory(need, torch.device(model.load_device), "guidance (a copy of the UNet's weights while the "
-                     "gradient is taken)", "free memory (unload other models), or use an fp16 model.", name="model")
-    m = patched_clone(model, steps.energy)
+    return unet
+
+
+def _check_guidance_memory(model, unet) -> None:
+    """Autograd hands out non-inference copies of the (truncated) UNet's weights per guided step."""
+    need = sum(p.numel() * p.element_size() for p in unet.parameters())
+    check_memory(need, torch.device(model.load_device), "guidance (a copy of the UNet's weights while the "
+                 "gradient is taken)", "free memory (unload other models), or use an fp16 model.", name="model")
+
+
+def _sample(m, positive, negative, cfg: float, run: sampler.GuidedRun):
+    """Sample ``run`` through ComfyUI's CFGGuider on the patched clone ``m``; returns (latent, Passes)."""
     guider = comfy.samplers.CFGGuider(m)
     guider.set_conds(positive, negative)
     guider.set_cfg(cfg)
-    init = plan.initial_latent(bank.latent_at(start_step), start_step, seed)
-    pbar = comfy.utils.ProgressBar(n - start_step)
+    start, n = run.steps.start, run.schedule.steps
+    init = run.plan.initial_latent(run.plan.bank.latent_at(start), start, run.seed)
+    pbar = comfy.utils.ProgressBar(n - start)
 
     def progress(i, denoised, x, total):
         comfy.model_management.throw_exception_if_processing_interrupted()
         pbar.update_absolute(i + 1, total)
 
-    ksampler = comfy.samplers.KSAMPLER(sampler.sample_guided, extra_options={"run": run})
+    tallies: list = []
+    ksampler = comfy.samplers.KSAMPLER(sampler.sample_guided, extra_options={"run": run, "passes_out": tallies})
     try:
-        out = guider.sample(torch.zeros_like(init), init, ksampler, bank.schedule.sampling_sigmas(start_step),
-                            callback=progress, disable_pbar=True, seed=seed)
+        out = guider.sample(torch.zeros_like(init), init, ksampler, run.schedule.sampling_sigmas(start),
+                            callback=progress, disable_pbar=True, seed=run.seed)
     except sampler.Diverged as e:
         if e.by_model:
             raise InputError(f"model: its prediction became NaN/Inf at step {e.step}; the MODEL overflows on this "
                              "bank (an fp16 model on an extreme latent, or a broken patch or LoRA).") from e
         raise InputError(f"energy_scale: {e} of the guided edit; lower energy_scale or the terms' w_* weights, or "
                          "set guidance_cap (e.g. 0.05).") from e
-    return out, dict(run.counts), cfg
+    return out, tallies[0]

@@ -36,8 +36,9 @@ def sample(model, bank, energy=None, conds=None, **kw):
 
 
 def counts(text: str) -> dict[str, int]:
-    """Parse the sampler's report 'UNet passes: full forwards 100, guidance forwards 60, backwards 60'."""
-    return {k.strip().replace(" ", "_"): int(v) for k, v in re.findall(r"([a-z ]+?) (\d+)", text.split(":", 1)[1])}
+    """Parse the sampler's report line 'UNet passes: full forwards 100, guidance forwards 60, backwards 60'."""
+    line = next(x for x in text.splitlines() if x.startswith("UNet passes:"))
+    return {k.strip().replace(" ", "_"): int(v) for k, v in re.findall(r"([a-z ]+?) (\d+)", line.split(":", 1)[1])}
 
 
 def box_mask(h, w, y0, y1, x0, x1):

@@ -15,6 +15,10 @@ import uuid
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACK_NAME = "dragon-drag-edit"
 CKPT = "tiny_sd15.safetensors"
+# The frontends the browser tests drive: the one ComfyUI 0.3.75 pins (its own, from the venv), and the newest on the
+# package registry, which .ci/setup_env.sh installs into its own folder (served with --front-end-root).
+FRONTENDS = {"1.32.9": None,
+             "1.58.1": os.path.join(ROOT, ".dev", "frontend-1.58.1", "comfyui_frontend_package", "static")}
 
 
 def free_port() -> int:
@@ -24,7 +28,8 @@ def free_port() -> int:
 
 
 class ComfyServer:
-    def __init__(self, base, frontend: bool = False, extra_args: tuple[str, ...] = ()):
+    def __init__(self, base, frontend: bool | str = False, extra_args: tuple[str, ...] = ()):
+        """``frontend``: False (a stub page), True (ComfyUI's own frontend) or a frontend's static folder."""
         self.base = base
         self.frontend = frontend
         self.extra_args = tuple(extra_args)
@@ -53,6 +58,8 @@ class ComfyServer:
             stub.mkdir(exist_ok=True)
             (stub / "index.html").write_text("<!doctype html><title>stub</title>\n")
             cmd += ["--front-end-root", str(stub)]
+        elif isinstance(self.frontend, str):
+            cmd += ["--front-end-root", self.frontend]
         self.log_path = self.base / "server.log"
         self.log = open(self.log_path, "w")
         env = {**os.environ, "DRAGON_DRAG_EDIT_TOY": "1", "PYTHONDONTWRITEBYTECODE": "1"}

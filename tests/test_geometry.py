@@ -64,7 +64,7 @@ def test_resize_mask_and_latent_grid():
     mask[16:48, 24:48] = 1.0
     grid = geometry.resize_mask(mask, (16, 24))
     assert torch.equal(grid, box(16, 24, 4, 12, 6, 12))
-    assert torch.equal(geometry.to_latent_grid(grid, 2), box(8, 12, 2, 6, 3, 6))
+    assert torch.equal(geometry.to_latent_grid(grid), box(8, 12, 2, 6, 3, 6))
 
 
 def test_fit_pairs_every_target_cell_with_a_source_cell_of_any_shape():

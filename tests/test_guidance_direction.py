@@ -5,7 +5,7 @@ import pytest
 import torch
 from test_modes import appearance, drag, landmarks, paste
 
-from dragon_drag_edit.dragon_ops import guidance, presets
+from dragon_drag_edit.dragon_ops import guidance, passes, presets
 from dragon_drag_edit.dragon_ops.ddim import alpha_bar
 from dragon_drag_edit.dragon_ops.edit import compose
 
@@ -82,5 +82,6 @@ def test_backward_passes_follow_the_terms(tiny_sd15, banks, mode, per_step):
     assert plan.backwards_per_guidance == per_step
     steps = presets.StepPlan(presets.PRESETS["DragonDiffusion"], STEPS, 0, RUN["guidance_until"],
                              RUN["bank_start_step"], True)
-    assert counts == steps.expected_passes(cfg_batch=2, banks=len(plan.banks), backwards=per_step)
+    assert counts == passes.expected(steps, cfg_batch=2, banks=len(plan.banks),
+                                     backwards_per_guidance=per_step).as_dict()
     assert counts["backwards"] == per_step * RUN["guidance_until"]

@@ -6,7 +6,11 @@ import pytest
 import torch
 
 from dragon_drag_edit.dragon_ops import paper, presets
-from dragon_drag_edit.dragon_ops.terms import Attention, MoveTerm, TwoImageTerm
+from dragon_drag_edit.dragon_ops.bank_rule import Rule
+from dragon_drag_edit.dragon_ops.term_appearance import AppearanceTerm
+from dragon_drag_edit.dragon_ops.term_base import Attention
+from dragon_drag_edit.dragon_ops.term_move import MoveTerm
+from dragon_drag_edit.dragon_ops.term_paste import PasteTerm
 from dragon_drag_edit.nodes.energy_move import DragonEnergyMove
 from dragon_drag_edit.nodes.energy_points import DragonEnergyDrag, DragonEnergyLandmarks
 from dragon_drag_edit.nodes.energy_two_image import DragonEnergyAppearance, DragonEnergyPaste
@@ -20,19 +24,19 @@ from dd_models import conds_for, tiny_unet_model
 # (mode, field): value, spec section. Copied from the spec by hand, not from the table.
 SPEC = {
     ("move", "lam"): (500, "4.1"), ("move", "factor"): (0.08, "6.0"), ("move", "cfg"): (4, "6.4"),
-    ("move", "bank_rule"): ("replace", "5"), ("move", "bank_window"): ((5, 50), "5"),
+    ("move", "bank_rule"): (Rule.REPLACE, "5"), ("move", "bank_window"): ((5, 50), "5"),
     ("move", "weights"): ({"w_edit": 4, "w_content": 6, "w_contrast": 0.2, "w_inpaint": 0.8}, "4.1"),
     ("drag", "lam"): (2000, "4.2"), ("drag", "factor"): (0.04, "6.0"), ("drag", "cfg"): (4, "6.4"),
-    ("drag", "bank_rule"): ("concat", "5"), ("drag", "bank_window"): ((5, 50), "5"),
+    ("drag", "bank_rule"): (Rule.CONCAT, "5"), ("drag", "bank_window"): ((5, 50), "5"),
     ("drag", "weights"): ({"w_edit": 4, "w_content": 6, "w_inpaint": 0.2}, "4.2"),
     ("landmarks", "lam"): (3000, "4.3"), ("landmarks", "factor"): (0.04, "4.3"), ("landmarks", "cfg"): (4, "4.3"),
-    ("landmarks", "bank_rule"): ("concat", "4.3"), ("landmarks", "sde_eta"): ((0.2, 0.2), "4.3"),
+    ("landmarks", "bank_rule"): (Rule.CONCAT, "4.3"), ("landmarks", "sde_eta"): ((0.2, 0.2), "4.3"),
     ("landmarks", "weights"): ({"w_edit": 12}, "4.3"),
     ("appearance", "lam"): (2000, "4.4"), ("appearance", "factor"): (0.04, "4.4"), ("appearance", "cfg"): (5, "4.4"),
-    ("appearance", "bank_rule"): ("composite", "4.4"), ("appearance", "bank_window"): ((0, 36), "4.4: 0 <= i <= 35"),
+    ("appearance", "bank_rule"): (Rule.COMPOSITE, "4.4"), ("appearance", "bank_window"): ((0, 36), "4.4: 0 <= i <= 35"),
     ("appearance", "weights"): ({"w_edit": 3.5, "w_content": 5}, "4.4"),
     ("paste", "lam"): (1500, "4.5"), ("paste", "factor"): (0.04, "4.5"), ("paste", "cfg"): (4, "4.5"),
-    ("paste", "bank_rule"): ("composite", "4.5"), ("paste", "bank_window"): ((0, 36), "4.5 as 4.4"),
+    ("paste", "bank_rule"): (Rule.COMPOSITE, "4.5"), ("paste", "bank_window"): ((0, 36), "4.5 as 4.4"),
     ("paste", "weights"): ({"w_edit": 4, "w_content": 6}, "4.5"),
 }
 EFFECTIVE = {"move": 40, "drag": 80, "landmarks": 120, "appearance": 80, "paste": 60}  # 6.0, lambda x c_mode
@@ -100,8 +104,9 @@ def test_execute_defaults_agree_with_the_schema(cls):
 
 
 def test_terms_read_the_table():
-    assert MoveTerm.strength == 40 and MoveTerm.attention == Attention("replace", 5, 50)
-    assert TwoImageTerm.attention == Attention("composite", 0, 36)
+    assert MoveTerm.strength == 40 and MoveTerm.attention == Attention(Rule.REPLACE, 5, 50)
+    assert AppearanceTerm.strength == 80 and AppearanceTerm.attention == Attention(Rule.COMPOSITE, 0, 36)
+    assert PasteTerm.strength == 60 and PasteTerm.attention == Attention(Rule.COMPOSITE, 0, 36)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ bank bytes are deterministic and are asserted; its times are reported, never ass
 import torch
 
 from dragon_drag_edit.bench import backward_lever, perf, sd15_random
-from dragon_drag_edit.dragon_ops import memory_bank, presets, unet_map
+from dragon_drag_edit.dragon_ops import memory_bank, passes, presets, unet_map
 
 STEPS = 6
 
@@ -17,7 +17,7 @@ def test_perf_counts_and_bank_bytes_at_ci_size(capsys):
     for name, preset in presets.PRESETS.items():
         plan = presets.StepPlan(preset, STEPS, 0, presets.at(30, STEPS), presets.at(5, STEPS), True)
         got = {k: results[f"guided, {name}"][k] for k in ("full_forwards", "guidance_forwards", "backwards")}
-        assert got == plan.expected_passes(cfg_batch=2)
+        assert got == passes.expected(plan, cfg_batch=2, banks=1, backwards_per_guidance=2).as_dict()  # a move
     unet = sd15_random.base_model(torch.device("meta"), torch.float16, 32).diffusion_model
     layers = unet_map.map_unet(unet).bank_layers
     hidden = memory_bank.hidden_nbytes(layers, STEPS, 1, 8, 8, 2)

@@ -5,7 +5,8 @@ import pytest
 import safetensors.torch
 import torch
 
-from dragon_drag_edit.bench import proxy_model, scenes2, train_proxy
+from dragon_drag_edit.bench import proxy_model, scenes2
+from dragon_drag_edit.bench.scripts import train_proxy
 
 
 def test_scenes_are_pure_functions_of_their_seed():
@@ -49,7 +50,7 @@ def test_tokenizer_and_text_encoder():
     vocab = {w: k for k, w in enumerate(proxy_model.VOCAB)}
     assert ids[0, :7].tolist() == [vocab[w] for w in "a red star on a gray background".split()]
     assert ids[1].eq(0).all() and ids[2, 2] == vocab["<unk>"] and ids.shape == (3, proxy_model.TOKENS)
-    ctx = proxy_model.TextEncoder()(ids)
+    ctx = train_proxy.build(0)[1](ids)  # freshly initialised as training starts (ComfyUI's layers skip init)
     assert ctx.shape == (3, proxy_model.TOKENS, proxy_model.CONTEXT_DIM)
     assert (ctx[0] - ctx[1]).abs().max() > 0.1  # a prompt is not the empty prompt
 

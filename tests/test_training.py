@@ -2,7 +2,7 @@
 import safetensors.torch
 import torch
 
-from dragon_drag_edit.bench import train_toy
+from dragon_drag_edit.bench.scripts import train_toy
 
 
 def test_training_is_reproducible(tmp_path):

@@ -23,7 +23,18 @@ export async function openComfy(config, viewport = { width: 1280, height: 860 })
   });
   const logs = [];
   const page = await browser.newPage({ viewport });
-  await page.addInitScript(() => localStorage.setItem("vueNodesBannerDismissed", "true"));
+  await page.addInitScript(() => {
+    localStorage.setItem("vueNodesBannerDismissed", "true");
+    // Tag each console warning and error with whether the pack's own JS is on its call stack: a deprecation
+    // warning is printed by the frontend's code, on behalf of whoever called the deprecated API.
+    for (const level of ["warn", "error"]) {
+      const original = console[level].bind(console);
+      console[level] = (...args) => {
+        const ours = /\/extensions\/[^/]*dragon[^/]*\//i.test(new Error().stack ?? "");
+        original(...(ours ? ["[from the pack]", ...args] : args));
+      };
+    }
+  });
   page.on("console", (m) => logs.push(`${m.type()}: ${m.text()} ${m.location().url ?? ""}`));
   page.on("pageerror", (e) => logs.push(`pageerror: ${e.message}\n${e.stack}`));
   await page.goto(config.url, { waitUntil: "domcontentloaded" });

@@ -2,33 +2,45 @@
 //
 //   node editor_e2e.mjs '<json config>'
 //
-// config: {url, chromium, playwright, vue, workflow (UI JSON with one DragonPointsEditor), overrides
-// ({nodeType: {widget: value}}), zoom, screenshot, runTimeoutMs, compare ({name: UI workflow}: converted with the
-// frontend's own graphToPrompt)}. Prints one JSON line with what it saw; the Python test asserts on it.
+// config: {url, chromium, playwright, vue, settings, panel (the right side panel is open), workflow (UI JSON with
+// one DragonPointsEditor), overrides ({nodeType: {widget: value}}), zoom, screenshot, runTimeoutMs, compare
+// ({name: UI workflow}: converted with the frontend's own graphToPrompt), queries (node-search words)}.
+// Prints one JSON line with what it saw; the Python test asserts on it.
 import { frame, loadWorkflow, openComfy, zoomOnEditor } from "./comfy_page.mjs";
 
 const config = JSON.parse(process.argv[2]);
 const result = {};
+const pause = (page, ms = 150) => page.waitForTimeout(ms);
 
 async function history() {
   return (await fetch(`${config.url}/history`)).json();
 }
 
-/** The editor canvas on screen, the drawing's size and its state. */
+/** The editor canvas on screen, the widget's state (JSON as stored), what the editor shows, its picture. */
 async function editorView(page) {
   return page.evaluate(() => {
     const node = window.app.graph.nodes.find((n) => n.type === "DragonPointsEditor");
     const { editor } = node.dragonPointsEditor;
     const r = editor.canvas.getBoundingClientRect();
-    const state = JSON.parse(node.widgets.find((w) => w.name === "editor_state").value);
-    return { rect: { x: r.x, y: r.y, width: r.width, height: r.height }, state,
-      image: [editor.image.naturalWidth, editor.image.naturalHeight] };
+    const text = node.widgets.find((w) => w.name === "editor_state").value;
+    return { rect: { x: r.x, y: r.y, width: r.width, height: r.height }, text, state: JSON.parse(text),
+      shown: editor.state(), image: editor.image ? [editor.image.naturalWidth, editor.image.naturalHeight] : null,
+      nodes: window.app.graph.nodes.length };
   });
+}
+
+/** After ComfyUI's undo or redo (which rebuilds the graph, the editor with it): wait for the picture again. */
+async function settled(page) {
+  await pause(page, 600);
+  await page.waitForFunction(() => window.app.graph.nodes.find((n) => n.type === "DragonPointsEditor")
+    ?.dragonPointsEditor?.editor.image?.complete, null, { timeout: 30000 });
+  await pause(page, 300);
+  return editorView(page);
 }
 
 /** Screen position of image pixel (x, y): the picture is contained in the canvas and centred. */
 function onScreen(view, [x, y]) {
-  const { rect, state: { width, height } } = view;
+  const { rect, shown: { width, height } } = view;
   const k = Math.min(rect.width / width, rect.height / height);
   return [rect.x + (rect.width - width * k) / 2 + (x + 0.5) * k, rect.y + (rect.height - height * k) / 2 + (y + 0.5) * k];
 }
@@ -41,13 +53,13 @@ async function drag(page, view, from, to) {
   await page.mouse.move((a[0] + b[0]) / 2, (a[1] + b[1]) / 2, { steps: 4 });
   await page.mouse.move(...b, { steps: 4 });
   await page.mouse.up();
-  await page.waitForTimeout(150);
+  await pause(page);
   return (await editorView(page)).state;
 }
 
 async function press(page, label) {
   await page.locator(".dragon-points-editor button", { hasText: label }).first().click();
-  await page.waitForTimeout(150);
+  await pause(page);
   return (await editorView(page)).state;
 }
 
@@ -59,9 +71,42 @@ async function runFromTheUi(page) {
     const h = await history();
     const id = Object.keys(h).find((k) => !before.has(k) && ["success", "error"].includes(h[k].status?.status_str));
     if (id) return h[id];
-    await page.waitForTimeout(500);
+    await pause(page, 500);
   }
   throw new Error(`the queued workflow did not finish in ${config.runTimeoutMs} ms`);
+}
+
+/** Every template of the pack, opened as the templates route serves it: missing pictures, shown pictures, toasts. */
+async function openTemplates(page) {
+  const list = await (await fetch(`${config.url}/api/workflow_templates`)).json();
+  const pack = Object.keys(list).find((m) => list[m].includes("dragon_drag"));
+  const out = {};
+  for (const name of list[pack]) {
+    const workflow = await (await fetch(`${config.url}/api/workflow_templates/${pack}/${name}.json`)).json();
+    await loadWorkflow(page, workflow, name);
+    out[name] = await page.evaluate(() => ({
+      missing: window.app.graph.nodes.filter((n) => n.type === "LoadImage").map((n) => n.widgets[0])
+        .filter((w) => !w.options.values.includes(w.value)).map((w) => w.value),
+      pictures: window.app.graph.nodes.filter((n) => n.type === "DragonPointsEditor")
+        .map((n) => n.dragonPointsEditor.editor.image?.naturalWidth ?? 0),
+      toasts: [...document.querySelectorAll(".p-toast-message")].map((t) => t.textContent.trim()),
+    }));
+  }
+  return out;
+}
+
+/** The names the node search box lists for `query` (double click on the empty canvas, type). */
+async function search(page, query) {
+  await page.evaluate(() => window.app.graph.clear());
+  await page.mouse.dblclick(640, 500);
+  await pause(page, 800);
+  await page.keyboard.type(query, { delay: 20 });
+  await pause(page, 1500);
+  const found = await page.evaluate(() => [...document.querySelectorAll("[role=option]")]
+    .filter((e) => e.offsetParent).map((e) => e.textContent.trim()).filter(Boolean));
+  await page.keyboard.press("Escape");
+  await pause(page, 400);
+  return found;
 }
 
 async function scenario(page) {
@@ -72,48 +117,99 @@ async function scenario(page) {
         node.widgets.find((w) => w.name === name).value = value;
       }
     }
+    window.app.canvas.emitBeforeChange(); // as one change of the workflow, so ComfyUI's undo keeps it
+    window.app.canvas.emitAfterChange();
     return window.app.graph.nodes.find((n) => n.type === "DragonPointsEditor").id;
   }, config.overrides);
   result.vueNodeRendered = await page.evaluate((id) => !!document.querySelector(`[data-node-id="${id}"]`), editorId);
   await zoomOnEditor(page, 1, editorId);
   let view = await editorView(page);
-  result.loaded = { image: view.image, state: view.state };
-  const { width: w, height: h } = view.state;
+  result.loaded = { image: view.image, state: view.shown, stored: view.state };
+  const selected = () => page.evaluate((id) => [...(window.app.canvas.selectedItems ?? [])].some((n) => n.id === id),
+    editorId);
+  result.editorWidth = view.rect.width;
+  result.panelOpen = await page.evaluate(() => !!document.querySelector("[data-testid=properties-panel]")?.offsetWidth);
+  if (config.panel && config.vue) { // Nodes 2.0 keeps pointer presses on a DOM widget from selecting its node
+    await page.evaluate((id) => window.app.canvas.selectNode(window.app.graph.getNodeById(id)), editorId);
+    await pause(page, 800);
+    view = await editorView(page);
+  }
+  result.selectedBeforeDraw = await selected(); // classic: pressing on the picture selects the node, mid-gesture
+  const { width: w, height: h } = view.shown;
   const at = (fx, fy) => [Math.round(w * fx), Math.round(h * fy)];
   const steps = [];
   const step = (name, zoom, expected, state) => steps.push({ name, zoom, expected, state });
   step("draw", 1, [...at(0.25, 0.5), ...at(0.6, 0.4)], await drag(page, view, at(0.25, 0.5), at(0.6, 0.4)));
+  result.editorWidthAfterDraw = (await editorView(page)).rect.width;
+  result.selectedAfterDraw = await selected();
   await zoomOnEditor(page, config.zoom, editorId); // pixel coordinates must not depend on the zoom
   view = await editorView(page);
   step("draw", config.zoom, [...at(0.7, 0.75), ...at(0.85, 0.3)], await drag(page, view, at(0.7, 0.75), at(0.85, 0.3)));
   step("move target", config.zoom, at(0.9, 0.9), await drag(page, view, at(0.85, 0.3), at(0.9, 0.9)));
-  step("undo", config.zoom, null, await press(page, "Undo"));
+  await press(page, "Undo"); // ComfyUI's own undo
+  view = await settled(page);
+  step("undo", config.zoom, null, view.state);
   await press(page, "Brush");
   step("paint", config.zoom, [...at(0.2, 0.2), ...at(0.4, 0.3)], await drag(page, view, at(0.2, 0.2), at(0.4, 0.3)));
   await press(page, "Arrows");
   // select the first mouse arrow by clicking its middle, then the Delete key removes it (and not the node)
   await page.mouse.click(...onScreen(view, at(0.425, 0.45)));
   await page.keyboard.press("Delete");
-  await page.waitForTimeout(150);
+  await pause(page);
   step("delete", config.zoom, null, (await editorView(page)).state);
   result.editorStillThere = await page.evaluate((id) => !!window.app.graph.getNodeById(id), editorId);
   result.steps = steps;
+  result.history = await historyScenario(page, at);
   result.run = await runFromTheUi(page);
   await frame(page, { scale: 0.8, nodeId: editorId });
   await page.screenshot({ path: config.screenshot });
 }
 
+/** Two arrows and a stroke, every toolbar button, then ComfyUI's undo and redo from the keyboard. */
+async function historyScenario(page, at) {
+  let view = await editorView(page);
+  const texts = {};
+  await drag(page, view, at(0.3, 0.7), at(0.5, 0.8));
+  await drag(page, view, at(0.6, 0.6), at(0.7, 0.5));
+  await press(page, "Brush");
+  await drag(page, view, at(0.1, 0.1), at(0.2, 0.15));
+  texts.drawn = (await editorView(page)).text;
+  for (const label of ["Eraser", "Brush", "Arrows"]) await press(page, label);
+  await page.locator(".dragon-points-editor input").first().click();
+  await press(page, "Delete");
+  const { text: deleted, nodes } = await editorView(page);
+  texts.deleted = deleted;
+  await page.keyboard.press("Delete"); // the Delete button has the focus: the key must not remove a node
+  await pause(page, 400);
+  const nodesAfterKey = (await editorView(page)).nodes;
+  await press(page, "Clear");
+  texts.cleared = (await editorView(page)).text;
+  await page.keyboard.press("Control+z");
+  view = await settled(page);
+  texts.undo1 = view.text;
+  const pictureAfterUndo = view.image;
+  await page.keyboard.press("Control+z");
+  texts.undo2 = (await settled(page)).text;
+  await page.keyboard.press("Control+y");
+  texts.redo = (await settled(page)).text;
+  return { texts, nodes, nodesAfterKey, pictureAfterUndo };
+}
+
 const { browser, page, logs } = await openComfy(config, { width: 1280, height: 1000 });
 try {
   result.vueSetting = await page.evaluate(() => window.app.extensionManager.setting.get("Comfy.VueNodes.Enabled"));
+  result.frontend = await page.evaluate(() => window.__COMFYUI_FRONTEND_VERSION__ ?? null);
   result.frontendPrompts = {};
   for (const [name, workflow] of Object.entries(config.compare ?? {})) {
     await loadWorkflow(page, workflow);
     result.frontendPrompts[name] = await page.evaluate(async () => (await window.app.graphToPrompt()).output);
   }
+  result.search = {};
+  for (const q of config.queries ?? []) result.search[q] = await search(page, q);
+  result.templates = await openTemplates(page);
   await scenario(page);
 } finally {
-  result.errors = logs.filter((l) => l.startsWith("pageerror") || (l.startsWith("error") && /points_editor/.test(l)));
+  result.errors = logs.filter((l) => l.startsWith("pageerror") || l.includes("[from the pack]"));
   console.log(JSON.stringify(result));
   await browser.close();
 }

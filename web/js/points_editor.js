@@ -10,6 +10,11 @@ const STATE = "editor_state";
 const UI_KEY = "dragon_editor_image"; // nodes/points_editor.py sends the picture under this key after a run
 const MASK_INPUT = { DragonEnergyMove: "mask", DragonEnergyPaste: "reference_mask" }; // previewed at their target
 const SYNC_MS = 400;
+const RETRY_MS = [2000, 30000]; // a picture that failed to load is asked for again (uploaded meanwhile?) after 2 s,
+// then after twice as long each time, up to 30 s
+let editors = 0; // editors made so far on this page
+const executed = new Map(); // node id -> the picture its last run showed; outlives the node objects that ComfyUI's
+// undo recreates
 
 const viewUrl = ({ filename, subfolder = "", type = "input" }) =>
   api.apiURL(`/view?${new URLSearchParams({ filename, subfolder, type })}`);
@@ -24,17 +29,18 @@ function imageFile(value) {
 const widgetValue = (node, name) => node?.widgets?.find((w) => w.name === name)?.value;
 
 function linkedInput(node, name) {
-  const input = node.inputs?.find((i) => i.name === name);
-  return input?.link != null ? node.graph?.getLink(input.link) : null;
+  const slot = node.inputs?.findIndex((i) => i.name === name) ?? -1;
+  return slot >= 0 ? node.getInputLink(slot) : null;
 }
 
-/** Where the editor's output `outputName` goes: [{node, input}] */
+/** Where the editor's output `outputName` goes: [{node, input}], read through the link API of both frontends. */
 function targetsOf(node, outputName) {
-  const output = node.outputs?.find((o) => o.name === outputName);
-  return (output?.links ?? []).map((id) => node.graph?.getLink(id)).filter(Boolean).map((link) => {
-    const target = node.graph.getNodeById(link.target_id);
-    return { node: target, input: target?.inputs?.[link.target_slot]?.name };
-  }).filter((t) => t.node);
+  const slot = node.outputs?.findIndex((o) => o.name === outputName) ?? -1;
+  const targets = slot >= 0 ? [...new Set(node.getOutputNodes(slot) ?? [])] : [];
+  return targets.flatMap((target) => (target.inputs ?? []).flatMap((input, i) => {
+    const link = target.getInputLink(i);
+    return link?.origin_id === node.id && link.origin_slot === slot ? [{ node: target, input: input.name }] : [];
+  }));
 }
 
 /** Move/Paste nodes fed by the editor's mask: where the object lands, [{dx, dy, scale}] in image pixels. The
@@ -52,45 +58,67 @@ function maskTargets(node, arrows) {
   });
 }
 
-/** The picture to draw on: a Load Image upstream at once, else what this node showed after its last run. */
-function pictureUrl(node, executedUrl) {
+/** The pictures to draw on, best first: a Load Image upstream (at once), then what the node's last run showed. */
+function pictureUrls(node) {
   const slot = node.inputs?.findIndex((i) => i.name === "image") ?? -1;
   const upstream = slot >= 0 ? node.getInputNode(slot) : null;
-  if (!upstream) return null;
+  if (!upstream) return [];
   const file = upstream.type === "LoadImage" ? widgetValue(upstream, "image") : null;
-  return file ? viewUrl(imageFile(file)) : executedUrl;
+  return [file ? viewUrl(imageFile(file)) : null, executed.get(node.id)].filter(Boolean);
+}
+
+/** One undo step of ComfyUI's workflow history per change (both frontends' change trackers honour the pair). */
+function asOneChange(fn) {
+  app.canvas?.emitBeforeChange?.();
+  try {
+    fn();
+  } finally {
+    app.canvas?.emitAfterChange?.();
+  }
 }
 
 function attachEditor(node) {
   const stateWidget = node.widgets.find((w) => w.name === STATE);
-  const write = (text) => {
+  const write = (text) => asOneChange(() => {
     stateWidget.value = text;
     stateWidget.callback?.(text); // keeps a Nodes 2.0 textarea in step
     node.setDirtyCanvas?.(true, false);
-  };
+  });
+  const undo = () => app.extensionManager?.command?.execute?.("Comfy.Undo");
   const editor = new PointsCanvas(() => stateWidget.value, write, () => {
     const s = editor.state();
     return s.error ? [] : maskTargets(node, s.arrows);
-  });
+  }, undo);
   stateWidget.options.getMaxHeight = () => 90; // classic canvas: a few lines of JSON, the rest for the picture
-  const widget = node.addDOMWidget("dragon_points_canvas", "dragon_points_canvas", editor.element, {
+  // a new name for each node object: Nodes 2.0 keys its widget components by name and mounts a DOM widget's element
+  // once, so after ComfyUI's undo (which rebuilds the node) the same name would keep showing the old element
+  const name = `dragon_points_canvas_${++editors}`;
+  const widget = node.addDOMWidget(name, "dragon_points_canvas", editor.element, {
     getValue: () => "",
     setValue: () => {},
     getMinHeight: () => 360,
     serialize: false, // not part of the prompt
+    hideOnZoom: false, // the picture stays readable where the frontend hides small text
+    hideInPanel: true, // the right side panel (frontend 1.58) would draw it at its own width and resize it
   });
   widget.serialize = false; // nor of the workflow's widgets_values: the state widget holds everything
+  Object.defineProperty(widget, "width", { get: () => undefined, set: () => {} }); // always the node's width
 
-  const link = { url: undefined, signature: "", executedUrl: null };
+  const link = { url: undefined, signature: "", failed: new Map() }; // failed: url -> {until, wait}
   const sync = () => {
-    const url = pictureUrl(node, link.executedUrl);
+    const url = pictureUrls(node).find((u) => !(Date.now() < (link.failed.get(u)?.until ?? 0))) ?? null;
     if (url !== link.url) {
       link.url = url;
       if (!url) editor.setImage(null);
       else {
         const img = new Image();
-        img.onload = () => link.url === url && editor.setImage(img);
-        img.onerror = () => link.url === url && editor.setImage(null);
+        img.onload = () => link.url === url && (link.failed.delete(url), editor.setImage(img));
+        img.onerror = () => {
+          if (link.url !== url) return;
+          const wait = Math.min(2 * (link.failed.get(url)?.wait ?? RETRY_MS[0] / 2), RETRY_MS[1]);
+          link.failed.set(url, { until: Date.now() + wait, wait });
+          link.url = undefined;
+        };
         img.src = url;
       }
     }
@@ -124,10 +152,8 @@ app.registerExtension({
     nodeType.prototype.onExecuted = function (message) {
       onExecuted?.apply(this, arguments);
       const picture = message?.[UI_KEY]?.[0];
-      if (picture && this.dragonPointsEditor) {
-        this.dragonPointsEditor.link.executedUrl = `${viewUrl(picture)}&rand=${Date.now()}`;
-        this.dragonPointsEditor.sync();
-      }
+      if (picture) executed.set(this.id, `${viewUrl(picture)}&rand=${Date.now()}`);
+      this.dragonPointsEditor?.sync();
     };
   },
 });

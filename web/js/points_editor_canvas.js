@@ -29,16 +29,16 @@ export class PointsCanvas {
    * @param {() => string} read       the state text (the widget value)
    * @param {(text: string) => void} write  store a new state text in the widget
    * @param {() => Array} previews    Move/Paste targets: [{dx, dy, scale}] in image pixels, or [] (see caller)
+   * @param {() => void} undo         undo the last change (ComfyUI's workflow undo: every write is one step)
    */
-  constructor(read, write, previews) {
-    Object.assign(this, { read, write, previews });
+  constructor(read, write, previews, undo) {
+    Object.assign(this, { read, write, previews, undo });
     this.tool = "arrow";
     this.radius = 0; // brush radius in image pixels; 0 = pick from the image size
     this.selected = -1;
     this.action = null; // the pointer gesture in progress
-    this.undoStack = [];
     this.image = null;
-    this.cache = { text: null, state: null, mask: null, outline: null };
+    this.cache = { key: null, state: null, mask: null, outline: null };
     this.buildDom();
   }
 
@@ -61,14 +61,16 @@ export class PointsCanvas {
     this.sizeInput = el("input", "width:44px;font:12px sans-serif;");
     Object.assign(this.sizeInput, { type: "number", min: 1, max: 999, title: "Brush radius in image pixels" });
     this.sizeInput.addEventListener("change", () => { this.radius = Math.max(1, Number(this.sizeInput.value) || 1); });
-    bar.append(this.sizeInput);
-    button("Undo", "Undo the last change (Ctrl+Z)", () => this.undo());
+    const sizeLabel = el("label", "display:flex;align-items:center;gap:2px;", "radius");
+    sizeLabel.append(this.sizeInput);
+    bar.append(sizeLabel);
+    button("Undo", "Undo the last change (Ctrl+Z): ComfyUI's own undo, which holds every change", () => this.undo());
     button("Delete", "Delete the selected arrow (Delete key, or right-click an arrow)", () => this.deleteSelected());
     button("Clear", "Remove all arrows and strokes", () => this.commit({ ...this.state(), arrows: [], strokes: [] }));
     this.stage = el("div", "position:relative;flex:1 1 auto;min-height:200px;");
     this.canvas = el("canvas", "position:absolute;inset:0;width:100%;height:100%;touch-action:none;cursor:crosshair;");
     this.stage.append(this.canvas);
-    this.status = el("div", "flex:none;font:11px monospace;opacity:0.8;white-space:nowrap;overflow:hidden;");
+    this.status = el("div", "flex:none;font:11px monospace;opacity:0.8;overflow-wrap:anywhere;");
     this.element.append(bar, this.stage, this.status);
     this.bindEvents();
     new ResizeObserver(() => this.redraw()).observe(this.stage);
@@ -86,45 +88,41 @@ export class PointsCanvas {
     this.canvas.addEventListener("pointermove", (e) => this.onMove(e));
     this.canvas.addEventListener("pointerup", (e) => this.onUp(e));
     this.canvas.addEventListener("pointercancel", () => { this.action = null; this.redraw(); });
+    this.canvas.addEventListener("pointerleave", () => { this.pointer = null; this.redraw(); });
     this.canvas.addEventListener("contextmenu", (e) => e.preventDefault());
+    // Keys pressed anywhere in the editor (a toolbar button focused included) stay in it: the graph's shortcuts
+    // (Delete removes the selected node, bare letters open panels) listen on the window after it. Ctrl+Z and
+    // Ctrl+Y still reach ComfyUI's undo, which listens before any element and holds every change of the drawing.
     this.element.addEventListener("keydown", (e) => {
-      if (e.target !== this.element && e.target !== this.canvas) return;
-      if (e.key === "Delete" || e.key === "Backspace") this.deleteSelected();
-      else if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "z") this.undo();
-      else return;
-      e.preventDefault();
       e.stopPropagation();
+      if ((e.key === "Delete" || e.key === "Backspace") && !(e.target instanceof HTMLInputElement)) {
+        e.preventDefault();
+        this.deleteSelected();
+      }
     });
   }
 
-  /** The parsed state (cached per text); its size falls back to the picture's, then 512 x 512. */
+  /**
+   * The parsed state on the picture (cached per text and picture): a drawing made on a picture of another size is
+   * shown scaled onto this one, and written so at the next change; no size falls back to the picture's, then 512.
+   */
   state() {
     const text = this.read() ?? "";
-    if (text !== this.cache.text) {
-      const parsed = parseState(text);
-      this.cache = { text, state: parsed, mask: null, outline: null };
+    const size = this.image ? [this.image.naturalWidth, this.image.naturalHeight] : null;
+    const key = `${size}|${text}`;
+    if (key !== this.cache.key) {
+      let s = parseState(text);
+      if (!s.error && size && s.width && (s.width !== size[0] || s.height !== size[1])) s = rescaled(s, ...size);
+      if (!s.error) s = { ...s, width: s.width ?? size?.[0] ?? 512, height: s.height ?? size?.[1] ?? 512 };
+      this.cache = { key, state: s, mask: null, outline: null };
     }
-    const s = this.cache.state;
-    if (s.error) return s;
-    const width = s.width ?? this.image?.naturalWidth ?? 512;
-    const height = s.height ?? this.image?.naturalHeight ?? 512;
-    return { ...s, width, height };
+    return this.cache.state;
   }
 
   commit(next) {
-    const before = this.read() ?? "";
     const text = dumpState(next);
-    if (text === before) return;
-    this.undoStack.push(before);
-    if (this.undoStack.length > 200) this.undoStack.shift();
+    if (text === (this.read() ?? "")) return;
     this.write(text);
-    this.redraw();
-  }
-
-  undo() {
-    if (!this.undoStack.length) return;
-    this.selected = -1;
-    this.write(this.undoStack.pop());
     this.redraw();
   }
 
@@ -143,16 +141,9 @@ export class PointsCanvas {
     this.redraw();
   }
 
-  /** Show a picture; a drawing made on a picture of another size is scaled onto it. */
+  /** Show a picture (nothing is written: see ``state``). */
   setImage(img) {
     this.image = img;
-    this.cache = { ...this.cache, mask: null, outline: null }; // a text without a size takes the picture's
-    const s = this.state();
-    const drawnOn = this.cache.state; // the size written in the text, if any
-    if (img && !s.error && drawnOn.width && (s.arrows.length || s.strokes.length)
-        && (s.width !== img.naturalWidth || s.height !== img.naturalHeight)) {
-      this.commit(rescaled(s, img.naturalWidth, img.naturalHeight));
-    }
     this.redraw();
   }
 
@@ -313,7 +304,7 @@ export class PointsCanvas {
     this.paintMask(ctx, s, s === s0);
     this.paintArrows(ctx, s, v.k);
     ctx.restore();
-    const hint = this.image ? "" : " · no picture yet: connect Load Image, or run once";
+    const hint = this.image ? "" : " · no picture: connect Load Image, or run once";
     const counts = `${s.arrows.length} arrows · ${s.strokes.length} strokes`;
     this.status.textContent = `${s.width}x${s.height} px · ${counts}${hint}`;
   }

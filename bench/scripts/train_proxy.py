@@ -21,8 +21,8 @@ import numpy as np
 import safetensors.torch
 import torch
 
-from . import proxy_model, scenes2
-from .scenes import SEED_RANGES
+from .. import proxy_model, scenes2
+from ..scenes import SEED_RANGES
 from .train_toy import alphas_cumprod, init_weights_
 
 CHECKPOINT = os.path.join(proxy_model.HERE, "weights", "shapestext48_checkpoint.safetensors")
@@ -36,9 +36,10 @@ def build(seed: int):
         torch.manual_seed(seed + 1)
         text = proxy_model.TextEncoder()
         for m in text.modules():
+            torch_class = next(c for c in type(m).__mro__ if c.__module__.startswith("torch."))  # past comfy.ops
             for reset in ("reset_parameters", "_reset_parameters"):
-                if m is not text and hasattr(m, reset):
-                    getattr(m, reset)()
+                if m is not text and hasattr(torch_class, reset):
+                    getattr(torch_class, reset)(m)
     unet.train()
     text.train()
     return unet, text, gen

@@ -21,7 +21,7 @@ import numpy as np
 import safetensors.torch
 import torch
 
-from . import scenes, toy_model
+from .. import scenes, toy_model
 
 
 def init_weights_(unet: torch.nn.Module, gen: torch.Generator) -> None:
