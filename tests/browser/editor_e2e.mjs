@@ -95,17 +95,21 @@ async function openTemplates(page) {
   return out;
 }
 
-/** The names the node search box lists for `query` (double click on the empty canvas, type). */
+/** The names the node search box lists for `query` (double click on the empty canvas, type); up to three tries,
+ * since the box sometimes misses the first keys while it opens. */
 async function search(page, query) {
-  await page.evaluate(() => window.app.graph.clear());
-  await page.mouse.dblclick(640, 500);
-  await pause(page, 800);
-  await page.keyboard.type(query, { delay: 20 });
-  await pause(page, 1500);
-  const found = await page.evaluate(() => [...document.querySelectorAll("[role=option]")]
-    .filter((e) => e.offsetParent).map((e) => e.textContent.trim()).filter(Boolean));
-  await page.keyboard.press("Escape");
-  await pause(page, 400);
+  let found = [];
+  for (let attempt = 0; attempt < 3 && !found.length; attempt++) {
+    await page.evaluate(() => window.app.graph.clear());
+    await page.mouse.dblclick(640, 500);
+    await pause(page, 800 * (attempt + 1));
+    await page.keyboard.type(query, { delay: 20 });
+    await pause(page, 1500 * (attempt + 1));
+    found = await page.evaluate(() => [...document.querySelectorAll("[role=option]")]
+      .filter((e) => e.offsetParent).map((e) => e.textContent.trim()).filter(Boolean));
+    await page.keyboard.press("Escape");
+    await pause(page, 400);
+  }
   return found;
 }
 
