@@ -1,13 +1,15 @@
-"""Cost of one move edit against a plain sampling pass, on the same model, latent and machine, in one run.
+"""Cost of a move edit against a plain sampling pass, on the same model, latent and machine, in one run.
 
-    python bench/run.py perf                                   # Shapes32, 32x32, CPU (make perf)
+    python bench/run.py perf                                   # the ShapesText48 proxy, 48x48, CPU (make perf)
     python bench/run.py perf --model sd15 --size 512 --device cuda --dtype fp16 --json out.json   # GPU script
     python bench/run.py perf --model sd15 --channels 32 --size 64 --steps 6                          # CI size
 
 (a) ComfyUI's own KSampler node: 50-step DDIM ("normal" schedule), CFG, denoise 1.0, on the image's latent.
-(b) a whole move edit: DDIMInvertToMemoryBank, DragonEnergyMove, DragonGuidedSampler, for each schedule preset.
-Reported per phase: UNet forwards in single-image passes (full / guidance-truncated), backward passes, wall time,
-peak RSS (and peak CUDA memory on a GPU), bank bytes, and every figure as a ratio to (a).
+Then DDIMInvertToMemoryBank and DragonGuidedSampler (a DragonEnergyMove) under every schedule preset, and
+DragonSampleToMemoryBank with a guided edit of the image it generated.
+Reported per phase and per edit a user runs (``edits``): UNet forwards in single-image passes (full /
+guidance-truncated), backward passes, wall time, peak RSS (and peak CUDA memory on a GPU), bank bytes, each as a
+ratio to (a), counted (``passes.units``) and timed; then the same edits counted for SD1.5 at 512x512.
 "sd15" is the full-size SD1.5 UNet architecture with random weights (speed does not depend on the weights);
 ``--channels`` shrinks its width for a CPU smoke run.
 """
@@ -23,12 +25,13 @@ import nodes as comfy_nodes
 import psutil
 import torch
 
-from ..dragon_ops import paper, presets
+from ..dragon_ops import paper, passes, presets
 from ..dragon_ops.passes import Passes, forward_kind
 from ..nodes.energy_move import DragonEnergyMove
+from ..nodes.generation import DragonSampleToMemoryBank
 from ..nodes.inversion import DDIMInvertToMemoryBank
 from ..nodes.sampler import edit_latent
-from . import sd15_random, toy_model
+from . import proxy_model, scenes2, sd15_random, toy_model
 from .move_eval import MOVE_WEIGHTS, TOY_INVERSION, TOY_SAMPLER
 
 PAPER_SAMPLER = {"seed": 0, "cfg": paper.MODES["move"].cfg, "energy_scale": 1.0, "start_step": 0,
@@ -76,11 +79,17 @@ class Meter:
 
 
 def build(a) -> tuple:
-    """(MODEL, positive, negative, latent, object mask) for the chosen model."""
+    """(MODEL, positive, negative, the picture's latent, cfg) for the chosen model."""
     if a.model == "shapes32":
         model = toy_model.load_model()
         cond = toy_model.null_conditioning()
         return model, cond, cond, torch.zeros(1, 3, 32, 32), a.cfg if a.cfg is not None else 1.0
+    if a.model == "proxy":  # a ShapesDrag v2 scene, its own prompt, the paper's CFG
+        model, text = proxy_model.load()
+        scene = scenes2.random_scene(200_000, held_out=True)
+        picture = torch.from_numpy(scenes2.render(scene))[None]  # pixel space: the latent is the picture
+        cfg = a.cfg if a.cfg is not None else paper.MODES["move"].cfg
+        return model, proxy_model.encode(text, scene.prompt()), proxy_model.encode(text, ""), picture, cfg
     model = sd15_random.model(torch.device(a.device), sd15_random.DTYPES[a.dtype], a.channels)
     pos, neg = sd15_random.conds(a.device)
     cfg = a.cfg if a.cfg is not None else 4.0
@@ -88,6 +97,7 @@ def build(a) -> tuple:
 
 
 def run(a) -> dict:
+    """Every phase once, in one process on one model: per phase its UNet passes, seconds and peak memory."""
     device = torch.device(a.device)
     model, pos, neg, latent, cfg = build(a)
     meter = Meter(device)
@@ -99,37 +109,63 @@ def run(a) -> dict:
     dx = mask.shape[2] // 8
     settings = {**(TOY_SAMPLER if a.model == "shapes32" else PAPER_SAMPLER), "cfg": cfg}
     settings.update({k: presets.at(settings[k], a.steps) for k in ("start_step", "guidance_until", "bank_start_step")})
-    results, state = {}, {}
+    results, banks = {}, {}
 
     def plain():
         comfy_nodes.common_ksampler(model, 0, a.steps, cfg, "ddim", "normal", pos, neg, {"samples": latent},
                                     denoise=1.0, disable_noise=False)
 
     def invert():
-        _, state["bank"] = DDIMInvertToMemoryBank.execute(model=model, latent={"samples": latent}, conditioning=pos,
-                                                          steps=a.steps, bank_precision=a.bank, bank_device="cpu",
-                                                          refine=a.refine).args
-        return {"bank_bytes": state["bank"].nbytes()}
+        _, banks["inverted"] = DDIMInvertToMemoryBank.execute(model=model, latent={"samples": latent},
+                                                              conditioning=pos, steps=a.steps, bank_precision=a.bank,
+                                                              bank_device="cpu", refine=a.refine).args
+        return {"bank_bytes": banks["inverted"].nbytes()}
 
-    def guided(preset):
+    def generate():
+        *_, banks["generated"] = DragonSampleToMemoryBank.execute(
+            model=model, positive=pos, negative=neg, latent={"samples": torch.zeros_like(latent)}, seed=0,
+            steps=a.steps, cfg=cfg, bank_precision=a.bank, bank_device="cpu").args
+        return {"bank_bytes": banks["generated"].nbytes()}
+
+    def guided(preset, which="inverted"):
         def go():
-            bank = state["bank"]
+            bank = banks[which]
             (energy,) = DragonEnergyMove.execute(bank=bank, mask=mask, dx=dx, dy=0, scale=1.0, arrow="",
                                                  **MOVE_WEIGHTS).args
-            _, counts, _ = edit_latent(model, pos, neg, bank, energy, **{**settings, "preset": preset})
+            _, counts, _ = edit_latent(model, pos, neg, bank, energy, **{**settings, "preset": preset,
+                                                                         "cfg": 0.0 if which == "generated" else cfg})
             return {"backwards": counts["backwards"]}
         return go
 
     with torch.inference_mode():  # as ComfyUI runs nodes
-        meter.phase("(a) plain KSampler", plain, results)
+        meter.phase(PLAIN, plain, results)
         meter.phase("inversion", invert, results)
         for preset in presets.PRESETS:
             meter.phase(f"guided, {preset}", guided(preset), results)
+        meter.phase("generation with its bank", generate, results)
+        meter.phase("guided on the generated bank, DragonDiffusion", guided("DragonDiffusion", "generated"), results)
     return results
 
 
+PLAIN = "(a) plain KSampler"
+
+
+def edits(results: dict) -> dict[str, list[str]]:
+    """The edits a user runs, as the phases each one spends (a generated image's own generation is the pass the
+    user makes anyway; a re-edit finds the inversion in ComfyUI's cache)."""
+    rows = {f"real-image edit, {p} (inversion included)": ["inversion", f"guided, {p}"] for p in presets.PRESETS}
+    rows["generated-image edit, DragonDiffusion (no inversion)"] = ["guided on the generated bank, DragonDiffusion"]
+    rows["preview (bank reused)"] = ["guided, Preview"]
+    rows["re-edit, bank cached, DragonDiffusion"] = ["guided, DragonDiffusion"]
+    return rows
+
+
+def _passes(row: dict) -> Passes:
+    return Passes(row["full_forwards"], row["guidance_forwards"], row["backwards"])
+
+
 def report(results: dict, a) -> str:
-    base = results["(a) plain KSampler"]
+    base = results[PLAIN]
     lines = [f"model {a.model}, {a.size}x{a.size}, {a.steps} steps, {a.device} {a.dtype}, bank {a.bank}, "
              f"refine {a.refine}, {torch.get_num_threads()} CPU threads",
              "| phase | UNet fwd full | fwd truncated | bwd | seconds | x (a) time | peak RSS MiB |",
@@ -137,20 +173,27 @@ def report(results: dict, a) -> str:
     for name, r in results.items():
         lines.append(f"| {name} | {r['full_forwards']} | {r['guidance_forwards']} | {r['backwards']} | "
                      f"{r['seconds']:.2f} | {r['seconds'] / base['seconds']:.2f} | {r['peak_rss_bytes'] / 2**20:.0f} |")
-    inv = results["inversion"]
-    for preset in presets.PRESETS:
-        g = results[f"guided, {preset}"]
-        ratio = (inv["seconds"] + g["seconds"]) / base["seconds"]
-        lines.append(f"whole edit ({preset}, inversion included): {ratio:.2f}"
-                     f"x the time of (a); {inv['full_forwards'] + g['full_forwards']} full + {g['guidance_forwards']} "
-                     f"truncated forwards + {g['backwards']} backwards vs {base['full_forwards']} full forwards")
-    lines.append(f"bank: {inv['bank_bytes']:,} bytes ({inv['bank_bytes'] / 2**30:.3f} GiB)")
+    lines += ["", "| edit | UNet fwd full | fwd truncated | bwd | counted x (a) | time x (a) |",
+              "|---|---|---|---|---|---|"]
+    for name, phases in edits(results).items():
+        p = sum((_passes(results[ph]) for ph in phases), Passes())
+        seconds = sum(results[ph]["seconds"] for ph in phases)
+        lines.append(f"| {name} | {p.full_forwards} | {p.guidance_forwards} | {p.backwards} | "
+                     f"{passes.units(p) / passes.units(_passes(base)):.2f} | {seconds / base['seconds']:.2f} |")
+    lines += ["", f"counted for SD1.5 at 512x512 ({paper.STEPS} steps, CFG batch 2, a move; spec section 7 weights):",
+              "| edit | UNet fwd full | fwd truncated | bwd | counted x plain |", "|---|---|---|---|---|"]
+    for name, p in passes.counted_edits().items():
+        lines.append(f"| {name} | {p.full_forwards} | {p.guidance_forwards} | {p.backwards} | "
+                     f"{passes.units(p) / passes.units(passes.plain()):.3f} |")
+    for kind in ("inversion", "generation with its bank"):
+        b = results[kind]["bank_bytes"]
+        lines.append(f"bank ({kind}): {b:,} bytes ({b / 2**30:.3f} GiB)")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--model", choices=["shapes32", "sd15"], default="shapes32")
+    ap.add_argument("--model", choices=["proxy", "shapes32", "sd15"], default="proxy")
     ap.add_argument("--size", type=int, default=512, help="sd15 image size in pixels (Shapes32 is always 32)")
     ap.add_argument("--channels", type=int, default=320, help="sd15 model_channels (320 = the real width)")
     ap.add_argument("--steps", type=int, default=50)
@@ -165,8 +208,8 @@ def main(argv: list[str] | None = None) -> dict:
     a = ap.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
-    if a.model == "shapes32":
-        a.size = 32
+    if a.model in ("shapes32", "proxy"):
+        a.size = 32 if a.model == "shapes32" else scenes2.SIZE
     if a.refine is None:
         a.refine = TOY_INVERSION["refine"] if a.model == "shapes32" else paper.REFINE
     results = run(a)

@@ -6,6 +6,7 @@ references a user would pick instead.
 
 Variants (same banks, same scenes; the sampler's defaults otherwise: cfg per mode, guidance until 30, bank from 5):
   ours, DragonDiffusion / ours, DiffEditor   the method, both presets
+  ours, Preview                              the preview preset (10 steps of the same bank, 4 guided)
   guidance off                               the same start noise and bank attention, energy_scale 0
   (a) copy-paste                             the paper's start noise, then plain DDIM: no guidance, no bank
                                              (appearance has no start-noise change of its own: a reconstruction)
@@ -41,6 +42,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SAMPLER = {"seed": 42, "cfg": 0.0, "energy_scale": 1.0, "start_step": 0, "guidance_until": paper.GUIDANCE_UNTIL,
            "bank_start_step": paper.BANK_FROM, "guidance_cap": 0.0}  # the node's defaults
 GUIDED = {"ours, DragonDiffusion": {"preset": "DragonDiffusion"}, "ours, DiffEditor": {"preset": "DiffEditor"},
+          "ours, Preview": {"preset": "Preview"},
           "guidance off": {"preset": "DragonDiffusion", "energy_scale": 0.0},
           "(a) copy-paste": {"preset": "DragonDiffusion", "energy_scale": 0.0,
                              "ablation": Ablation(bank_attention=False)}}

@@ -76,6 +76,8 @@ def check_header(head: dict) -> None:
     _ints(head["latent_shape"], "latent_shape")
     if not isinstance(head["hidden_shapes"], dict):
         raise BankError("its header's hidden_shapes are malformed (the file was edited or is damaged)")
+    if head.get("cfg") is not None and not (_floats([head["cfg"]], "cfg")[0] > 0):
+        raise BankError("its header's generation cfg must be a positive number (the file was edited or is damaged)")
 
 
 def check_tensors(head: dict, latents: torch.Tensor | None, hidden: dict[str, torch.Tensor], dtype) -> None:
@@ -93,6 +95,11 @@ def check_tensors(head: dict, latents: torch.Tensor | None, hidden: dict[str, to
                         f"{head['dtype']}): the file was edited or is damaged")
     if not bool(torch.isfinite(latents).all()) or float(latents.abs().max()) > MAX_ABS_LATENT:
         raise BankError("its latents are not finite or far out of range (the file was edited or is damaged)")
+    halves = 2 if head.get("cfg") is not None else 1
+    if any(v.ndim != 4 or not 1 <= v.shape[1] <= halves for v in hidden.values()):
+        kind = "a generated" if halves == 2 else "an inverted"
+        raise BankError(f"its hidden states hold more CFG halves than {kind} bank records (the file was edited or is "
+                        "damaged)")
     for v in hidden.values():
         if not bool(torch.isfinite(v.float()).all()):
             raise BankError("its hidden states contain NaN or Inf (the file was edited or is damaged)")

@@ -76,6 +76,16 @@ def sample_ddim_inversion(model, x, sigmas, extra_args=None, callback=None, disa
     return x
 
 
+def recording_clone(model_patcher, dtype: torch.dtype, device: torch.device):
+    """A clone of the MODEL with the bank patch, its UNet's layer map and a recorder for its bank layers."""
+    from .unet_map import map_unet
+
+    m = model_patcher.clone()
+    m.set_model_attn1_patch(attn1_patch)
+    umap = map_unet(m.model.diffusion_model)
+    return m, umap, BankRecorder(frozenset(layer.key for layer in umap.bank_layers), dtype, device)
+
+
 def invert_to_bank(model_patcher, latent: torch.Tensor, conditioning: list, schedule, dtype: torch.dtype,
                    device: torch.device, fingerprint: str, callback=None, refine: int = 0):
     """Invert ``latent`` (LATENT space, batch 1) with DDIM on a clone of ``model_patcher``.
@@ -85,12 +95,8 @@ def invert_to_bank(model_patcher, latent: torch.Tensor, conditioning: list, sche
     import comfy.samplers
 
     from .memory_bank import MemoryBank
-    from .unet_map import map_unet
 
-    m = model_patcher.clone()
-    m.set_model_attn1_patch(attn1_patch)
-    umap = map_unet(m.model.diffusion_model)
-    recorder = BankRecorder(frozenset(layer.key for layer in umap.bank_layers), dtype, device)
+    m, umap, recorder = recording_clone(model_patcher, dtype, device)
     latents: list[torch.Tensor] = []
     sampler = comfy.samplers.KSAMPLER(sample_ddim_inversion,
                                       extra_options={"recorder": recorder, "latents_out": latents,
@@ -103,6 +109,6 @@ def invert_to_bank(model_patcher, latent: torch.Tensor, conditioning: list, sche
     fmt = m.model.latent_format
     stacked = torch.stack([fmt.process_out(x.float().cpu()) for x in latents])
     steps = tuple(range(schedule.steps))
-    hidden = {layer.key: torch.stack([recorder.records[(i, layer.key)] for i in steps])
+    hidden = {layer.key: torch.stack([recorder.stacked(i, layer.key) for i in steps])
               for layer in umap.bank_layers}
     return x_t, MemoryBank(schedule, stacked, hidden, steps, umap.bank_layers, fingerprint)

@@ -42,6 +42,12 @@ class MemoryBank:
     steps: tuple[int, ...]  # sampling step indices with hidden states, ascending
     layers: tuple[BankLayer, ...]
     fingerprint: str
+    cfg: float | None = None  # None: DDIM inversion (cond only); a number: generated at this CFG scale
+
+    @property
+    def generated(self) -> bool:
+        """Recorded along its own generation (``generation.py``), not by inverting an image."""
+        return self.cfg is not None
 
     @property
     def latent_shape(self) -> tuple[int, ...]:
@@ -83,12 +89,13 @@ class MemoryBank:
             "schedule": self.schedule.as_dict(), "latent_shape": list(self.latent_shape),
             "steps": list(self.steps), "dtype": str(self.dtype).removeprefix("torch."),
             "layers": [dataclasses.asdict(layer) for layer in self.layers],
-            "hidden_shapes": {k: list(v.shape) for k, v in self.hidden.items()},
+            "hidden_shapes": {k: list(v.shape) for k, v in self.hidden.items()}, "cfg": self.cfg,
         }
 
     def describe(self) -> str:
         b, c, h, w = self.latent_shape
-        return (f"memory bank: {len(self.layers)} layers x {len(self.steps)} steps, latent {c}x{h}x{w}, "
+        made = "inverted" if self.cfg is None else f"generated at cfg {self.cfg:g}"
+        return (f"memory bank ({made}): {len(self.layers)} layers x {len(self.steps)} steps, latent {c}x{h}x{w}, "
                 f"{str(self.dtype).removeprefix('torch.')}, {self.nbytes() / 2**20:.2f} MiB "
                 f"on {next(iter(self.hidden.values())).device}")
 
@@ -184,4 +191,5 @@ def load(path: str, device: str | torch.device = "cpu") -> MemoryBank:
     schedule = DdimSchedule(tuple(sched["timesteps"]), tuple(float(s) for s in sched["sigmas"]),
                             float(sched["sigma_final"]))
     layers = tuple(BankLayer(**layer) for layer in head["layers"])
-    return MemoryBank(schedule, tensors["latents"], hidden, tuple(head["steps"]), layers, str(head["fingerprint"]))
+    return MemoryBank(schedule, tensors["latents"], hidden, tuple(head["steps"]), layers, str(head["fingerprint"]),
+                      head.get("cfg"))

@@ -62,6 +62,7 @@ class Schedule:
     sde_window: tuple[int, int] = (0, 0)  # [start, stop)
     sde_eta_in: float = 0.0
     sde_eta_out: float = 0.0
+    stride: int = 1  # sample every k-th step of the bank (the paper: every step)
 
 
 SCHEDULES = {

@@ -9,9 +9,14 @@ from __future__ import annotations
 import dataclasses
 
 from .features import TAP_KEY
-from .presets import StepPlan
+from .presets import PRESETS, StepPlan
 
 PASSES_KEY = "dragon_passes"
+# What a pass costs in full batch-1 UNet forwards, for counting (spec section 7, SD1.5 at 512x512): the estimator
+# truncated after output_blocks[8] is about 0.75 of a forward; a backward w.r.t. the input costs "roughly 1-2x its
+# forward", counted here as 1.5 full forwards (the upper end: 2x the truncated forward).
+TRUNCATED_COST = 0.75
+BACKWARD_COST = 1.5
 
 
 @dataclasses.dataclass
@@ -24,6 +29,14 @@ class Passes:
 
     def as_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
+
+    def __add__(self, other: Passes) -> Passes:
+        return Passes(*(a + b for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other))))
+
+
+def units(p: Passes) -> float:
+    """UNet work in full batch-1 forwards (``TRUNCATED_COST``, ``BACKWARD_COST``)."""
+    return p.full_forwards + TRUNCATED_COST * p.guidance_forwards + BACKWARD_COST * p.backwards
 
 
 def forward_kind(transformer_options: dict) -> str:
@@ -46,10 +59,30 @@ def expected(steps: StepPlan, *, cfg_batch: int, banks: int, backwards_per_guida
     images and ``repeats - 1`` re-noise forwards; at each guided step, one truncated forward per repeat and one per
     reference bank (``banks``; cached across repeats), and ``backwards_per_guidance`` backward passes per repeat
     (``edit.Plan.backwards_per_guidance``: 2, or 1 when no term has an E_content)."""
-    idx = range(steps.start, steps.steps)
+    idx = steps.indices
     guided = [i for i in idx if steps.guided(i)]
     return Passes(
         full_forwards=sum(steps.repeats(i) * cfg_batch + steps.repeats(i) - 1 for i in idx),
         guidance_forwards=sum(steps.repeats(i) for i in guided) + banks * len(guided),
         backwards=backwards_per_guidance * sum(steps.repeats(i) for i in guided),
     )
+
+
+def plain(steps: int = 50, cfg_batch: int = 2) -> Passes:
+    """A plain KSampler run: one CFG call per step."""
+    return Passes(full_forwards=steps * cfg_batch)
+
+
+def counted_edits(steps: int = 50, guide_until: int = 30, bank_from: int = 5) -> dict[str, Passes]:
+    """The edits a user runs, counted for a move at CFG (batch 2) with the paper's settings: a real image's edit
+    per preset with its inversion (one pass per step, ``refine`` 0), a generated image's (no inversion: its
+    generation is the pass the user makes anyway), a preview from the same bank, a re-edit with the bank cached."""
+    def edit(preset: str) -> Passes:
+        plan = StepPlan(PRESETS[preset], steps, 0, guide_until, bank_from, True)
+        return expected(plan, cfg_batch=2, banks=1, backwards_per_guidance=2)
+
+    rows = {f"real-image edit, {p} (inversion included)": Passes(full_forwards=steps) + edit(p) for p in PRESETS}
+    rows["generated-image edit, DragonDiffusion (no inversion)"] = edit("DragonDiffusion")
+    rows["preview (bank reused)"] = edit("Preview")
+    rows["re-edit, bank cached, DragonDiffusion"] = edit("DragonDiffusion")
+    return rows

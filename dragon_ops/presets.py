@@ -10,6 +10,8 @@ step counts proportionally (``at``).
   (quirk Q17) is skipped.
 * "Fast" (ours, not in the paper): DragonDiffusion guiding every other step (even i), half its guidance work.
   It is the "fewer guided steps" speed lever; the ShapesDrag benchmark's variant (f) measures what it costs.
+* "Preview" (ours): 10 DDIM steps that read every 5th step of the same 50-step bank (0, 5, .., 45), guided at
+  0, 5, 10 and 20: a fraction of the work for drawing and re-drawing arrows, from the bank the full edit uses.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ SPEC_STEPS = paper.STEPS
 PRESETS: dict[str, Preset] = {
     **paper.SCHEDULES,
     "Fast": Preset(dense_until=0, sparse_every=2),  # ours: DragonDiffusion at even steps only
+    "Preview": Preset(dense_until=10, sparse_every=10, stride=5),  # ours: 10 of the bank's 50 steps, 4 guided
 }
 
 
@@ -41,6 +44,16 @@ class StepPlan:
     guide_until: int  # guidance at start <= i < guide_until (spec: 30 of 50)
     bank_from: int  # bank attention at i >= bank_from (spec: 5 for move)
     energy: bool  # False for an empty edit: no guidance, no time travel
+
+    @property
+    def stride(self) -> int:
+        """Bank steps per sampling step (the preset's, scaled to ``steps``)."""
+        return max(1, at(self.preset.stride, self.steps))
+
+    @property
+    def indices(self) -> range:
+        """The bank steps the run samples, in order."""
+        return range(self.start, self.steps, self.stride)
 
     def guided(self, i: int) -> bool:
         if not self.energy or not self.start <= i < self.guide_until:

@@ -74,7 +74,7 @@ class Diverged(FloatingPointError):
 @torch.no_grad()
 def sample_guided(model, x, sigmas, extra_args=None, callback=None, disable=None, run: GuidedRun | None = None,
                   passes_out: list | None = None):
-    """KSAMPLER function. ``sigmas`` is ``schedule.sampling_sigmas(start)``; x starts at sigmas[0].
+    """KSAMPLER function. ``sigmas`` is ``schedule.sampling_sigmas(start, stride)``; x starts at sigmas[0].
 
     ``model`` is ComfyUI's wrapper: its ``inner_model`` is the CFGGuider, which holds the BaseModel and the
     processed conds while it samples (``comfy/samplers.py`` ``KSAMPLER.sample`` and ``CFGGuider.outer_sample`` /
@@ -99,7 +99,7 @@ def guided_loop(denoise, base, cond: list, x: torch.Tensor, sigmas, run: GuidedR
         grad_plan = guidance.autograd_ready(run.plan) if run.steps.energy else None
     layers = run.layers
     noise_gen = torch.Generator(device="cpu").manual_seed(run.seed)
-    start, sig = run.steps.start, [float(s) for s in sigmas]
+    indices, sig = run.steps.indices, [float(s) for s in sigmas]
 
     def feats(x_in: torch.Tensor, sigma) -> list[torch.Tensor]:
         return features.tapped_features(base, cond, x_in, sigma, model_options, run.tap_blocks, run.grid, **quiet)
@@ -119,7 +119,7 @@ def guided_loop(denoise, base, cond: list, x: torch.Tensor, sigmas, run: GuidedR
         return guidance.cap_norm(g, eps, run.cap)
 
     for k in range(len(sig) - 1):
-        i, sigma, sigma_next = start + k, sig[k], sig[k + 1]
+        i, sigma, sigma_next = indices[k], sig[k], sig[k + 1]
         repeats = run.steps.repeats(i)
         read = run.plan.attention(i, run.steps.bank_from) if run.bank_attention else None
         state = BankState(read=read, layers=layers, step=i) if read is not None else None

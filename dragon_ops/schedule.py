@@ -28,9 +28,9 @@ class DdimSchedule:
     def steps(self) -> int:
         return len(self.timesteps)
 
-    def sampling_sigmas(self, start_step: int = 0) -> torch.Tensor:
-        """Decreasing sigma ladder for steps start_step..N-1, ending at sigma_final."""
-        return torch.tensor(self.sigmas[start_step:] + (self.sigma_final,), dtype=torch.float32)
+    def sampling_sigmas(self, start_step: int = 0, stride: int = 1) -> torch.Tensor:
+        """Decreasing sigma ladder for steps start_step, start_step + stride, .. < N, ending at sigma_final."""
+        return torch.tensor(self.sigmas[start_step::stride] + (self.sigma_final,), dtype=torch.float32)
 
     def inversion_sigmas(self) -> torch.Tensor:
         """Increasing ladder of the inversion latents L[0..N]: L[k] sits at ``inversion_sigmas()[k]``."""

@@ -45,4 +45,5 @@ class TwoImageBase(TermBase):
         take = geometry.token_mask(geometry.to_latent_grid(self.source, rule), grid)
         if base.dtype != other.dtype:  # banks stored at different precisions (fp8 does not promote): meet in fp32
             base, other = base.float(), other.float()
-        return torch.cat([base[:, keep], other[:, take]], dim=1)
+        halves = max(base.shape[0], other.shape[0])  # a generated bank holds both CFG halves: meet at two
+        return torch.cat([base[:, keep].expand(halves, -1, -1), other[:, take].expand(halves, -1, -1)], dim=1)

@@ -47,15 +47,8 @@ class DDIMInvertToMemoryBank(io.ComfyNode):
                 io.Latent.Input("latent", tooltip="VAEEncode of the image to edit: one image, batch 1."),
                 io.Conditioning.Input("conditioning", tooltip="A prompt describing the image. Inversion uses it "
                                       "alone, without CFG."),
-                io.Int.Input("steps", default=50, min=2, max=1000,
-                             tooltip="DDIM steps. The edit uses the same steps; 50 is the paper's value."),
-                io.Combo.Input("bank_precision", options=list(DTYPES), default="fp16",
-                               tooltip="Storage type of the recorded hidden states. fp16 halves fp32's memory "
-                               "with no visible change; fp8 (e4m3) halves it again (SD1.5 512x512, 50 steps: "
-                               "0.32 GiB)."),
-                io.Combo.Input("bank_device", options=list(BANK_DEVICES), default="cpu",
-                               tooltip="Where the bank lives. 'cpu' saves GPU memory; 'model device' saves "
-                               "host-to-GPU copies."),
+                *bank_inputs("Storage type of the recorded hidden states. fp16 halves fp32's memory with no "
+                             "visible change; fp8 (e4m3) halves it again (SD1.5 512x512, 50 steps: 0.32 GiB)."),
                 io.Int.Input("refine", default=paper.REFINE, min=0, max=5, tooltip="Fixed-point iterations per "
                              "step that make the inversion exactly undo DDIM sampling, each adding one UNet pass per "
                              "step. 0 = the paper's plain DDIM inversion. 1 (this pack's variant) took "
@@ -81,8 +74,6 @@ class DDIMInvertToMemoryBank(io.ComfyNode):
         samples = single_latent(latent)
         umap = unet_map.map_unet(unet)
         check_latent_fits(samples, model, umap)
-        if steps < 2:
-            raise InputError(f"steps: must be at least 2 (got {steps}).")
         if not conditioning:
             raise InputError("conditioning: is empty; connect a CLIPTextEncode of the image's prompt.")
         if not 0 <= refine <= 5:
@@ -94,22 +85,8 @@ class DDIMInvertToMemoryBank(io.ComfyNode):
             if not bool((m > 0.5).any()):
                 raise InputError("isolate_mask: is empty; connect the reference object's mask, or disconnect it.")
             samples = geometry.isolate(samples, m)
-        ms = model.get_model_object("model_sampling")
-        if steps > ms.sigmas.shape[0]:
-            raise InputError(f"steps: {steps} exceeds the model's {ms.sigmas.shape[0]} training timesteps.")
-        sched = schedule.ddim_schedule(ms, steps)
-        device = torch.device("cpu") if bank_device == "cpu" else comfy.model_management.get_torch_device()
-        h, w = samples.shape[-2:]
-        need = memory_bank.hidden_nbytes(umap.bank_layers, steps, 1, h, w, DTYPES[bank_precision].itemsize)
-        check_memory(need, device, f"a {steps}-step {bank_precision} memory bank for this image", "use a smaller "
-                     "image, fewer steps, bank_precision fp8, or bank_device cpu.")
-        fp = unet_map.fingerprint(unet, patch_summary(model))
-        pbar = comfy.utils.ProgressBar(steps)
-
-        def progress(i, denoised, x, total):
-            comfy.model_management.throw_exception_if_processing_interrupted()
-            pbar.update_absolute(i + 1, total)
-
+        sched, device, fp, progress = bank_setup(model, unet, umap, samples, steps, bank_precision, bank_device,
+                                                 halves=1)
         x_t, bank = inversion.invert_to_bank(model, samples, conditioning, sched, DTYPES[bank_precision], device,
                                              fp, callback=progress, refine=refine)
         if not (torch.isfinite(x_t).all() and torch.isfinite(bank.latents).all()):
@@ -118,3 +95,37 @@ class DDIMInvertToMemoryBank(io.ComfyNode):
         text = bank.describe()
         log.info("DDIMInvertToMemoryBank: %s", text)
         return io.NodeOutput({"samples": x_t}, bank, ui=ui.PreviewText(text))
+
+
+def bank_inputs(precision_tooltip: str) -> list:
+    """The inputs every node that records a bank has: steps, bank_precision, bank_device."""
+    return [
+        io.Int.Input("steps", default=50, min=2, max=1000,
+                     tooltip="DDIM steps. The edit uses the same steps; 50 is the paper's value."),
+        io.Combo.Input("bank_precision", options=list(DTYPES), default="fp16", tooltip=precision_tooltip),
+        io.Combo.Input("bank_device", options=list(BANK_DEVICES), default="cpu", tooltip="Where the bank lives. "
+                       "'cpu' saves GPU memory; 'model device' saves host-to-GPU copies."),
+    ]
+
+
+def bank_setup(model, unet, umap, samples: torch.Tensor, steps: int, bank_precision: str, bank_device: str,
+               halves: int) -> tuple:
+    """What inversion and generation check and build alike before recording a bank of ``halves`` CFG halves:
+    (the DDIM schedule, the bank's device, the model fingerprint, a progress callback that honours Cancel)."""
+    ms = model.get_model_object("model_sampling")
+    if not 2 <= steps <= ms.sigmas.shape[0]:
+        raise InputError(f"steps: must be 2..{ms.sigmas.shape[0]} (the model's training timesteps; got {steps}).")
+    sched = schedule.ddim_schedule(ms, steps)
+    device = torch.device("cpu") if bank_device == "cpu" else comfy.model_management.get_torch_device()
+    h, w = samples.shape[-2:]
+    need = memory_bank.hidden_nbytes(umap.bank_layers, steps, halves, h, w, DTYPES[bank_precision].itemsize)
+    check_memory(need, device, f"a {steps}-step {bank_precision} memory bank for this image", "use a smaller "
+                 "image, fewer steps, bank_precision fp8, or bank_device cpu.")
+    fp = unet_map.fingerprint(unet, patch_summary(model))
+    pbar = comfy.utils.ProgressBar(steps)
+
+    def progress(i, denoised, x, total):
+        comfy.model_management.throw_exception_if_processing_interrupted()
+        pbar.update_absolute(i + 1, total)
+
+    return sched, device, fp, progress

@@ -10,13 +10,14 @@ from .bank_io import DragonMemoryBankLoad, DragonMemoryBankSave
 from .energy_move import DragonEnergyMove
 from .energy_points import DragonEnergyDrag, DragonEnergyLandmarks
 from .energy_two_image import DragonEnergyAppearance, DragonEnergyPaste
+from .generation import DragonSampleToMemoryBank
 from .inversion import DDIMInvertToMemoryBank
 from .points_editor import DragonPointsEditor
 from .sampler import DragonGuidedSampler
 
-NODES: list[type[io.ComfyNode]] = [DDIMInvertToMemoryBank, DragonMemoryBankSave, DragonMemoryBankLoad,
-                                   DragonEnergyMove, DragonEnergyDrag, DragonEnergyLandmarks, DragonEnergyAppearance,
-                                   DragonEnergyPaste, DragonGuidedSampler, DragonPointsEditor]
+NODES: list[type[io.ComfyNode]] = [DDIMInvertToMemoryBank, DragonSampleToMemoryBank, DragonMemoryBankSave,
+                                   DragonMemoryBankLoad, DragonEnergyMove, DragonEnergyDrag, DragonEnergyLandmarks,
+                                   DragonEnergyAppearance, DragonEnergyPaste, DragonGuidedSampler, DragonPointsEditor]
 
 
 def node_list() -> list[type[io.ComfyNode]]:

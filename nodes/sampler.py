@@ -55,15 +55,17 @@ class DragonGuidedSampler(io.ComfyNode):
                              tooltip="Seed of the DiffEditor preset's regional SDE noise."),
                 io.Float.Input("cfg", default=0.0, min=0.0, max=30.0, step=0.1, tooltip="Classifier-free "
                                "guidance scale. 0 (default) = the paper's value for the connected edit: 5 when it "
-                               "replaces an appearance, 4 for every other mode and for no edit. Any other value "
-                               "is used as it is. The node shows which it used."),
+                               "replaces an appearance, 4 for every other mode and for no edit; for a bank from "
+                               "Dragon Sample to Memory Bank, the cfg it was generated with. Any other value is "
+                               "used as it is. The node shows which it used."),
                 io.Float.Input("energy_scale", default=1.0, min=0.0, max=100.0, step=0.05,
                                tooltip="Multiplies every term's guidance strength (1 = the paper's values)."),
                 io.Combo.Input("preset", options=list(presets.PRESETS), default="DragonDiffusion",
                                tooltip="DragonDiffusion: guidance at every step until 'guidance_until'. DiffEditor: "
                                "sparse guidance, time travel at steps 22-28, regional SDE at steps 11-19. Fast: "
                                "DragonDiffusion guiding every other step (half the guidance work; see the README's "
-                               "benchmark)."),
+                               "benchmark). Preview: 10 steps reading every 5th step of the same bank, 4 guided "
+                               "(SD1.5: 0.38x a plain 50-step KSampler), to try arrows before the full edit."),
                 io.Int.Input("start_step", default=0, min=0, max=999, tooltip="Start from the bank's inversion "
                              "latent at this step instead of x_T (0 = the paper)."),
                 io.Int.Input("guidance_until", default=paper.GUIDANCE_UNTIL, min=0, max=1000,
@@ -89,7 +91,8 @@ class DragonGuidedSampler(io.ComfyNode):
                                         guidance_until=guidance_until, bank_start_step=bank_start_step,
                                         guidance_cap=guidance_cap, mask_grid=mask_grid)
         text = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items())
-        how = "set on the node" if cfg > 0 else "the paper's value for this edit"
+        how = "set on the node" if cfg > 0 else \
+            "the bank's generation cfg" if bank.generated else "the paper's value for this edit"
         log.info("DragonGuidedSampler: cfg %g (%s); %s", used, how, text)
         warnings = step_warnings(bank.schedule.steps, start_step, guidance_until, bank_start_step,
                                  guided=energy is not None and energy_scale > 0)
@@ -122,7 +125,7 @@ def edit_latent(model, positive, negative, bank, edit: Edit, *, seed, cfg, energ
     off (the benchmark's ablations); the default is the method."""
     unet = _validate(model, bank, edit, cfg=cfg, energy_scale=energy_scale, guidance_cap=guidance_cap, preset=preset,
                      mask_grid=mask_grid, start_step=start_step)
-    cfg = cfg if cfg > 0 else paper.cfg_for([t.mode for t in edit.terms])
+    cfg = cfg if cfg > 0 else default_cfg(bank, edit)
     edit = Edit(tuple(dataclasses.replace(t, strength=t.strength * energy_scale) for t in edit.terms))
     plan = compose(edit, bank, mask_grid)
     steps = presets.StepPlan(presets.PRESETS[preset], bank.schedule.steps, start_step, guidance_until,
@@ -135,6 +138,12 @@ def edit_latent(model, positive, negative, bank, edit: Edit, *, seed, cfg, energ
         _check_guidance_memory(model, unet)
     out, tally = _sample(patched_clone(model, steps.energy), positive, negative, cfg, run)
     return out, tally.as_dict(), cfg
+
+
+def default_cfg(bank, edit: Edit) -> float:
+    """cfg 0 on the node: a generated bank's own CFG (the untouched image is then retraced exactly), else the
+    paper's for the edit's modes."""
+    return bank.cfg if bank.generated else paper.cfg_for([t.mode for t in edit.terms])
 
 
 def _validate(model, bank, edit: Edit, *, cfg, energy_scale, guidance_cap, preset, mask_grid, start_step):
@@ -171,9 +180,9 @@ def _sample(m, positive, negative, cfg: float, run: sampler.GuidedRun):
     guider = comfy.samplers.CFGGuider(m)
     guider.set_conds(positive, negative)
     guider.set_cfg(cfg)
-    start, n = run.steps.start, run.schedule.steps
+    start = run.steps.start
     init = run.plan.initial_latent(run.plan.bank.latent_at(start), start, run.seed)
-    pbar = comfy.utils.ProgressBar(n - start)
+    pbar = comfy.utils.ProgressBar(len(run.steps.indices))
 
     def progress(i, denoised, x, total):
         comfy.model_management.throw_exception_if_processing_interrupted()
@@ -182,8 +191,9 @@ def _sample(m, positive, negative, cfg: float, run: sampler.GuidedRun):
     tallies: list = []
     ksampler = comfy.samplers.KSAMPLER(sampler.sample_guided, extra_options={"run": run, "passes_out": tallies})
     try:
-        out = guider.sample(torch.zeros_like(init), init, ksampler, run.schedule.sampling_sigmas(start),
-                            callback=progress, disable_pbar=True, seed=run.seed)
+        sigmas = run.schedule.sampling_sigmas(start, run.steps.stride)
+        out = guider.sample(torch.zeros_like(init), init, ksampler, sigmas, callback=progress, disable_pbar=True,
+                            seed=run.seed)
     except sampler.Diverged as e:
         if e.by_model:
             raise InputError(f"model: its prediction became NaN/Inf at step {e.step}; the MODEL overflows on this "

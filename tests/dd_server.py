@@ -121,3 +121,15 @@ def error_message(entry: dict) -> str:
         if kind == "execution_error":
             return f"{data.get('node_type')}: {data.get('exception_message')}"
     return json.dumps(entry.get("validation", entry))
+
+
+def write_picture_and_mask(input_dir, name: str, seed: int) -> None:
+    """A 64 x 64 noise picture ``<name>.png`` and a square object mask ``<name>_mask.png`` in ``input_dir``."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(input_dir / f"{name}.png")
+    mask = np.zeros((64, 64), np.uint8)
+    mask[16:40, 16:40] = 255
+    Image.fromarray(mask).save(input_dir / f"{name}_mask.png")

@@ -125,8 +125,8 @@ def test_fp8_recording_clamps_instead_of_making_nan():
     from dragon_drag_edit.dragon_ops.attention import BankRecorder
 
     rec = BankRecorder(frozenset({"k"}), torch.float8_e4m3fn, torch.device("cpu"), step=0)
-    rec("k", torch.tensor([[1000.0, -1000.0, 1.0]]))
-    assert rec.records[(0, "k")].float().tolist() == [[448.0, -448.0, 1.0]]
+    rec("k", torch.tensor([[1000.0, -1000.0, 1.0]]), [0])
+    assert rec.records[(0, "k", 0)].float().tolist() == [[448.0, -448.0, 1.0]]
 
 
 def test_bank_of_the_previous_format_asks_to_re_invert(tmp_path, bank):

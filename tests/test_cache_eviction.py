@@ -4,12 +4,10 @@ and the node classes keep no edit state between runs.
 The evicting server SIMULATES upstream's default cache (RAM_PRESSURE, main.py @02018c7e; mid-prompt release in
 execution.py @04e2a914) with 0.3.75's own ``--cache-ram``: a headroom above the machine's RAM makes it evict every
 entry after every node, so the bank is evicted between the inversion and the sampler."""
-import numpy as np
 import pytest
 import safetensors.torch
 import torch
 from dd_fuzz import Graph
-from PIL import Image
 
 from dragon_drag_edit.dragon_ops.edit import Edit
 from dragon_drag_edit.dragon_ops.memory_bank import MemoryBank
@@ -21,11 +19,7 @@ from dd_server import error_message
 
 
 def _inputs(base) -> None:
-    rng = np.random.default_rng(1)
-    Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(base / "input" / "evict.png")
-    mask = np.zeros((64, 64), np.uint8)
-    mask[16:40, 16:40] = 255
-    Image.fromarray(mask).save(base / "input" / "evict_mask.png")
+    dd_server.write_picture_and_mask(base / "input", "evict", seed=1)
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,31 @@ def test_perf_counts_and_bank_bytes_at_ci_size(capsys):
     layers = unet_map.map_unet(unet).bank_layers
     hidden = memory_bank.hidden_nbytes(layers, STEPS, 1, 8, 8, 2)
     assert inv["bank_bytes"] == hidden + (STEPS + 1) * 4 * 8 * 8 * 4  # fp16 hidden states + fp32 latents
+    gen, on_gen = results["generation with its bank"], results["guided on the generated bank, DragonDiffusion"]
+    assert (gen["full_forwards"], gen["guidance_forwards"], gen["backwards"]) == (2 * STEPS, 0, 0)  # as (a)
+    assert gen["bank_bytes"] == 2 * hidden + (STEPS + 1) * 4 * 8 * 8 * 4  # both CFG halves
+    plan = presets.StepPlan(presets.PRESETS["DragonDiffusion"], STEPS, 0, presets.at(30, STEPS), presets.at(5, STEPS),
+                            True)
+    assert {k: on_gen[k] for k in ("full_forwards", "guidance_forwards", "backwards")} == \
+        passes.expected(plan, cfg_batch=2, banks=1, backwards_per_guidance=2).as_dict()
     assert all(r["seconds"] > 0 and r["peak_rss_bytes"] > 0 for r in results.values())
+
+
+def test_the_edits_counted_for_sd15_at_512():
+    """The table of issue 22 (README, Performance): UNet work per edit as a ratio to a plain 50-step CFG pass."""
+    rows = {k: (p.full_forwards, p.guidance_forwards, p.backwards, round(passes.units(p) / 100, 3))
+            for k, p in passes.counted_edits().items()}
+    assert passes.units(passes.plain()) == 100
+    assert rows == {
+        "real-image edit, DragonDiffusion (inversion included)": (150, 60, 60, 2.85),
+        "real-image edit, DiffEditor (inversion included)": (174, 48, 56, 2.94),
+        "real-image edit, Fast (inversion included)": (150, 30, 30, 2.175),
+        "real-image edit, Preview (inversion included)": (70, 8, 8, 0.88),
+        "generated-image edit, DragonDiffusion (no inversion)": (100, 60, 60, 2.35),
+        "preview (bank reused)": (20, 8, 8, 0.38),
+        "re-edit, bank cached, DragonDiffusion": (100, 60, 60, 2.35),
+    }
+    assert rows["preview (bank reused)"][3] <= 0.4  # issue 22, must-show 3
 
 
 def test_one_batched_backward_gives_the_two_gradients_of_two_backwards():

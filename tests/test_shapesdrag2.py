@@ -59,3 +59,30 @@ def test_every_variant_runs_on_the_proxy(runner, mode):
     assert np.abs(c - b)[:, ~vacated].max() < 1e-5  # the inpainting touches only the vacated area
     if vacated.any():  # paste and appearance vacate nothing: (c) is (b)
         assert np.abs(c - b)[:, vacated].max() > 1e-3
+
+
+def test_generated_picture_metrics_score_the_ideal_move_perfectly():
+    from dragon_drag_edit.bench import shapesdrag2_generated as gen
+
+    colour = scenes2._rgb("red", scenes2.COLOURS)
+    picture = np.full((3, 48, 48), -0.2, np.float32)
+    source = np.zeros((48, 48), bool)
+    source[10:20, 10:20] = True
+    picture[:, source] = colour[:, :, 0]
+    target = gen.shifted(source, 8, 5)
+    ideal = np.full_like(picture, -0.2)
+    ideal[:, target] = colour[:, :, 0]
+    assert np.array_equal(gen.found(picture, colour), source) and gen.shifted(source, 40, 0) is None
+    m = gen.metrics(picture, ideal, source, target, colour)
+    assert m["shape_iou"] == 1.0 and m["centroid_error"] == 0.0 and m["ghost"] == 0.0 and m["bg_psnr"] == 100.0
+    left = gen.metrics(picture, picture, source, target, colour)  # nothing moved: the object stayed
+    assert left["shape_iou"] < 0.5 and left["ghost"] == 1.0 and left["centroid_error"] > 9
+
+
+def test_the_generated_picture_benchmark_runs_on_the_proxy(runner):
+    from dragon_drag_edit.bench import shapesdrag2_generated as gen
+
+    rows, skipped = gen.run(n_scenes=1, steps=4)
+    assert {name for _, name in rows} == set(gen.VARIANTS) and set(skipped) == {"training", "held-out"}
+    assert all(r["n"] == 1 and np.isfinite(r["shape_iou"]) for r in rows.values())
+    assert rows[("training", "ours, DragonDiffusion")]["backwards"] > 0

@@ -29,11 +29,18 @@ async function editorView(page) {
   });
 }
 
-/** After ComfyUI's undo or redo (which rebuilds the graph, the editor with it): wait for the picture again. */
-async function settled(page) {
-  await pause(page, 600);
-  await page.waitForFunction(() => window.app.graph.nodes.find((n) => n.type === "DragonPointsEditor")
-    ?.dragonPointsEditor?.editor.image?.complete, null, { timeout: 30000 });
+/**
+ * ComfyUI's undo or redo (`act` presses it) rebuilds the graph, the editor with it: wait for the new editor node and
+ * its picture, then for the change tracker's restore to end. The old node stays in the graph, picture loaded, until
+ * the restore has run (over a second on a loaded machine), so a fixed pause can read the state from before.
+ */
+async function restored(page, act) {
+  const editorNode = () => window.app.graph.nodes.find((n) => n.type === "DragonPointsEditor");
+  await page.evaluate(`(${editorNode})().ddBeforeRestore = true`);
+  await act();
+  await page.waitForFunction(`(() => { const n = (${editorNode})();
+    return !!n && !n.ddBeforeRestore && !!n.dragonPointsEditor?.editor.image?.complete; })()`, null, { timeout: 30000 });
+  await page.evaluate(async () => { await window.app.extensionManager?.workflow?.activeWorkflow?.changeTracker?.restoreChain; });
   await pause(page, 300);
   return editorView(page);
 }
@@ -57,8 +64,10 @@ async function drag(page, view, from, to) {
   return (await editorView(page)).state;
 }
 
+const button = (page, label) => page.locator(".dragon-points-editor button", { hasText: label }).first();
+
 async function press(page, label) {
-  await page.locator(".dragon-points-editor button", { hasText: label }).first().click();
+  await button(page, label).click();
   await pause(page);
   return (await editorView(page)).state;
 }
@@ -150,8 +159,7 @@ async function scenario(page) {
   view = await editorView(page);
   step("draw", config.zoom, [...at(0.7, 0.75), ...at(0.85, 0.3)], await drag(page, view, at(0.7, 0.75), at(0.85, 0.3)));
   step("move target", config.zoom, at(0.9, 0.9), await drag(page, view, at(0.85, 0.3), at(0.9, 0.9)));
-  await press(page, "Undo"); // ComfyUI's own undo
-  view = await settled(page);
+  view = await restored(page, () => button(page, "Undo").click()); // ComfyUI's own undo
   step("undo", config.zoom, null, view.state);
   await press(page, "Brush");
   step("paint", config.zoom, [...at(0.2, 0.2), ...at(0.4, 0.3)], await drag(page, view, at(0.2, 0.2), at(0.4, 0.3)));
@@ -188,14 +196,11 @@ async function historyScenario(page, at) {
   const nodesAfterKey = (await editorView(page)).nodes;
   await press(page, "Clear");
   texts.cleared = (await editorView(page)).text;
-  await page.keyboard.press("Control+z");
-  view = await settled(page);
+  view = await restored(page, () => page.keyboard.press("Control+z"));
   texts.undo1 = view.text;
   const pictureAfterUndo = view.image;
-  await page.keyboard.press("Control+z");
-  texts.undo2 = (await settled(page)).text;
-  await page.keyboard.press("Control+y");
-  texts.redo = (await settled(page)).text;
+  texts.undo2 = (await restored(page, () => page.keyboard.press("Control+z"))).text;
+  texts.redo = (await restored(page, () => page.keyboard.press("Control+y"))).text;
   return { texts, nodes, nodesAfterKey, pictureAfterUndo };
 }
 
