@@ -68,10 +68,6 @@ def shifted(mask: np.ndarray, dx: int, dy: int) -> np.ndarray | None:
     return out
 
 
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return 10 * math.log10(1 / max(float(np.mean(((a - b) / 2) ** 2)), 1e-10))
-
-
 def metrics(picture: np.ndarray, out: np.ndarray, source: np.ndarray, target: np.ndarray,
             colour: np.ndarray) -> dict[str, float]:
     obj = found(out, colour)
@@ -82,7 +78,7 @@ def metrics(picture: np.ndarray, out: np.ndarray, source: np.ndarray, target: np
     near = np.linalg.norm(out - colour, axis=0) < FOUND
     bg = ~ndimage.binary_dilation(source | target, iterations=2)
     return {"shape_iou": iou, "centroid_error": err, "ghost": float(near[vacated].mean()) if vacated.any() else 0.0,
-            "bg_psnr": _psnr(out[:, bg], picture[:, bg])}
+            "bg_psnr": t2._psnr(out[:, bg], picture[:, bg])}
 
 
 def run(n_scenes: int, steps: int) -> tuple[dict, dict]:

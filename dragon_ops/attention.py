@@ -102,5 +102,6 @@ def attn1_patch(n: torch.Tensor, context: torch.Tensor, value: torch.Tensor, ext
     stored = state.read.tokens(layer) if layer is not None else None
     if stored is None:
         return n, context, value
-    kv = halves_for(stored, chunk_halves(extra_options, n.shape[0]), n.shape[0]).to(device=n.device, dtype=n.dtype)
+    stored = stored.to(device=n.device, dtype=n.dtype)  # one copy of the bank's rows, before fitting the batch
+    kv = halves_for(stored, chunk_halves(extra_options, n.shape[0]), n.shape[0])
     return (n, *state.read.rule.keys_values(context, value, kv))

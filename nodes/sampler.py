@@ -121,7 +121,7 @@ def edit_latent(model, positive, negative, bank, edit: Edit, *, seed, cfg, energ
                 guidance_until, bank_start_step, guidance_cap, mask_grid="nearest",
                 ablation: sampler.Ablation = sampler.Ablation()) -> tuple[torch.Tensor, dict[str, int], float]:
     """The sampler node's work: validate, compose the edit, sample. Returns the latent, the UNet pass counts and
-    the CFG scale used (``cfg`` 0: the paper's for the edit's modes). ``ablation`` switches parts of the method
+    the CFG scale used (``cfg`` 0: ``default_cfg``). ``ablation`` switches parts of the method
     off (the benchmark's ablations); the default is the method."""
     unet = _validate(model, bank, edit, cfg=cfg, energy_scale=energy_scale, guidance_cap=guidance_cap, preset=preset,
                      mask_grid=mask_grid, start_step=start_step)
