@@ -31,7 +31,7 @@ from ..nodes.energy_move import DragonEnergyMove
 from ..nodes.generation import DragonSampleToMemoryBank
 from ..nodes.inversion import DDIMInvertToMemoryBank
 from ..nodes.sampler import edit_latent
-from . import proxy_model, scenes2, sd15_random, toy_model
+from . import flops, proxy_model, scenes2, sd15_random, toy_model
 from .move_eval import MOVE_WEIGHTS, TOY_INVERSION, TOY_SAMPLER
 
 PAPER_SAMPLER = {"seed": 0, "cfg": paper.MODES["move"].cfg, "energy_scale": 1.0, "start_step": 0,
@@ -180,11 +180,16 @@ def report(results: dict, a) -> str:
         seconds = sum(results[ph]["seconds"] for ph in phases)
         lines.append(f"| {name} | {p.full_forwards} | {p.guidance_forwards} | {p.backwards} | "
                      f"{passes.units(p) / passes.units(_passes(base)):.2f} | {seconds / base['seconds']:.2f} |")
-    lines += ["", f"counted for SD1.5 at 512x512 ({paper.STEPS} steps, CFG batch 2, a move; spec section 7 weights):",
-              "| edit | UNet fwd full | fwd truncated | bwd | counted x plain |", "|---|---|---|---|---|"]
+    measured = flops.costs(flops.sd15(512))
+    lines += ["", f"counted for SD1.5 at 512x512 ({paper.STEPS} steps, CFG batch 2, a move), with spec section 7's "
+              f"weights and with each pass's FLOPs (truncated {measured.truncated:.3f}, backward "
+              f"{measured.backward:.3f} full forwards):",
+              "| edit | UNet fwd full | fwd truncated | bwd | counted x plain (spec weights) | FLOPs x plain |",
+              "|---|---|---|---|---|---|"]
     for name, p in passes.counted_edits().items():
         lines.append(f"| {name} | {p.full_forwards} | {p.guidance_forwards} | {p.backwards} | "
-                     f"{passes.units(p) / passes.units(passes.plain()):.3f} |")
+                     f"{passes.units(p) / passes.units(passes.plain()):.3f} | "
+                     f"{passes.units(p, measured) / passes.units(passes.plain(), measured):.3f} |")
     for kind in ("inversion", "generation with its bank"):
         b = results[kind]["bank_bytes"]
         lines.append(f"bank ({kind}): {b:,} bytes ({b / 2**30:.3f} GiB)")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 
 import torch
+import torch.nn.functional as F
 
 from . import scenes2
 
@@ -32,6 +33,12 @@ UNET_CONFIG = {
     "use_linear_in_transformer": True, "legacy": False, "adm_in_channels": None, "use_checkpoint": False,
     "use_temporal_resblock": False, "use_temporal_attention": False,
 }
+# The candidate successor (issue 18): the same UNet on a 2x space-to-depth latent (12 x 24 x 24, lossless, like a
+# VAE of factor 2), with self-attention at every level as SD1.5 has it down to its full latent resolution, so the
+# memory bank reaches the top level. Its convolutions see a quarter of the positions.
+S2D_CONFIG = {**UNET_CONFIG, "image_size": scenes2.SIZE // 2, "in_channels": 12, "out_channels": 12,
+              "transformer_depth": [1, 1, 1], "transformer_depth_output": [1] * 6}
+ARCHS = {"pixel48": UNET_CONFIG, "s2d24": S2D_CONFIG}
 
 
 def tokenize(prompts: list[str]) -> torch.Tensor:
@@ -64,11 +71,66 @@ class TextEncoder(torch.nn.Module):
         return self.norm(self.blocks(self.embed(ids) + self.pos))
 
 
-def build_base_model(dtype: torch.dtype = torch.float32):
+class SpaceToDepth:
+    """The s2d24 architecture's VAE, for ComfyUI's VAEEncode / VAEDecode nodes: IMAGE (B, H, W, 3) in [0, 1] <->
+    LATENT (B, 12, H/2, W/2) in [-1, 1], each 2x2 pixel block as 12 channels (exact both ways)."""
+
+    @staticmethod
+    def encode(pixels: torch.Tensor) -> torch.Tensor:
+        return F.pixel_unshuffle(pixels[..., :3].movedim(-1, 1) * 2 - 1, 2)
+
+    @staticmethod
+    def decode(latent: torch.Tensor) -> torch.Tensor:
+        return ((F.pixel_shuffle(latent, 2) + 1) / 2).clamp(0, 1).movedim(1, -1)
+
+
+def latent_format(arch: str):
+    import comfy.latent_formats
+
+    if arch == "pixel48":
+        return comfy.latent_formats.ChromaRadiance
+
+    class SpaceToDepth12(comfy.latent_formats.LatentFormat):
+        latent_channels = 12
+
+    return SpaceToDepth12
+
+
+def to_latent(arch: str, x: torch.Tensor) -> torch.Tensor:
+    """Scenes (B, 3, H, W) in [-1, 1] as the architecture's latent (what VAEEncode of the picture gives)."""
+    return x if arch == "pixel48" else F.pixel_unshuffle(x, 2)
+
+
+def vae(arch: str):
+    """The VAE that VAEEncode / VAEDecode take for ``arch``."""
+    if arch == "pixel48":
+        import comfy.sd
+
+        return comfy.sd.VAE(sd={"pixel_space_vae": torch.tensor(1.0)})  # core ComfyUI's pixel-space VAE
+    return SpaceToDepth()
+
+
+def arch_of(in_channels: int) -> str:
+    """The architecture whose UNet takes ``in_channels`` latent channels."""
+    return next(name for name, cfg in ARCHS.items() if cfg["in_channels"] == in_channels)
+
+
+def model_arch(model) -> str:
+    """The architecture of a loaded proxy MODEL."""
+    return arch_of(model.model.diffusion_model.in_channels)
+
+
+def empty_latent(arch: str) -> torch.Tensor:
+    """An Empty Latent Image for one scene of ``arch``."""
+    cfg = ARCHS[arch]
+    return torch.zeros(1, cfg["in_channels"], cfg["image_size"], cfg["image_size"])
+
+
+def build_base_model(dtype: torch.dtype = torch.float32, arch: str = "pixel48"):
     """A ``comfy.model_base.BaseModel`` with uninitialised UNet weights."""
     from .toy_model import pixel_base_model
 
-    return pixel_base_model(UNET_CONFIG, dtype)
+    return pixel_base_model(ARCHS[arch], dtype, latent_format(arch))
 
 
 def split_state(state: dict) -> tuple[dict, dict]:
@@ -84,7 +146,7 @@ def load(path: str = WEIGHTS):
     import safetensors.torch
 
     unet_state, text_state = split_state(safetensors.torch.load_file(path))
-    base = build_base_model()
+    base = build_base_model(arch=arch_of(unet_state["input_blocks.0.0.weight"].shape[1]))
     base.diffusion_model.load_state_dict(unet_state)
     base.diffusion_model.requires_grad_(False)
     text = TextEncoder()

@@ -10,7 +10,6 @@ import textwrap
 
 import nodes as comfy_nodes
 import numpy as np
-import torch
 from PIL import Image, ImageDraw
 
 from . import move_eval, proxy_model, scenes, scenes2
@@ -20,10 +19,11 @@ SEEDS = {False: (11, 12, 13, 14), True: (21, 22, 23, 24)}  # held_out -> scene s
 
 def sample(model, text, prompt: str, seed: int, steps: int = 30, cfg: float = 4.0) -> np.ndarray:
     """One DDIM sample for ``prompt``: (3, H, W) in [-1, 1]."""
-    latent = {"samples": torch.zeros(1, 3, scenes2.SIZE, scenes2.SIZE)}
+    arch = proxy_model.model_arch(model)
     (out,) = comfy_nodes.common_ksampler(model, seed, steps, cfg, "ddim", "ddim_uniform",
-                                         proxy_model.encode(text, prompt), proxy_model.encode(text, ""), latent)
-    return move_eval.decode(move_eval.pixel_vae(), out)
+                                         proxy_model.encode(text, prompt), proxy_model.encode(text, ""),
+                                         {"samples": proxy_model.empty_latent(arch)})
+    return move_eval.decode(proxy_model.vae(arch), out)
 
 
 def grid(rows: list[tuple[str, np.ndarray, np.ndarray]], zoom: int = 3) -> Image.Image:

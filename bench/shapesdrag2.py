@@ -59,7 +59,8 @@ class Runner:
 
     def __init__(self, steps: int = paper.STEPS, weights: str = proxy_model.WEIGHTS):
         self.model, self.text = proxy_model.load(weights)
-        self.vae, self.steps = move_eval.pixel_vae(), steps
+        self.vae = proxy_model.vae(proxy_model.model_arch(self.model))
+        self.steps = steps
         self.settings = {**SAMPLER, "guidance_until": presets.at(paper.GUIDANCE_UNTIL, steps),
                          "bank_start_step": presets.at(paper.BANK_FROM, steps)}  # the paper's, scaled to ``steps``
 

@@ -45,19 +45,20 @@ UNET_CONFIG = {
 }
 
 
-def pixel_base_model(unet_config: dict, dtype: torch.dtype = torch.float32):
-    """A ``comfy.model_base.BaseModel`` for a pixel-space model (3-channel ``ChromaRadiance`` latents, SD's
-    1000-step scaled-linear schedule, eps prediction) with uninitialised UNet weights (ComfyUI's layers skip init)."""
+def pixel_base_model(unet_config: dict, dtype: torch.dtype = torch.float32, latent_format=None):
+    """A ``comfy.model_base.BaseModel`` for a pixel-space model (3-channel ``ChromaRadiance`` latents unless
+    ``latent_format`` says otherwise, SD's 1000-step scaled-linear schedule, eps prediction) with uninitialised UNet
+    weights (ComfyUI's layers skip init)."""
     import comfy.latent_formats
     import comfy.supported_models_base
 
     class PixelModel(comfy.supported_models_base.BASE):
         unet_extra_config = {"num_heads": -1, "num_head_channels": unet_config["num_head_channels"]}
-        latent_format = comfy.latent_formats.ChromaRadiance
         sampling_settings = {}  # ModelSamplingDiscrete defaults: 1000 steps, 0.00085..0.012 scaled-linear
         memory_usage_factor = 1.0
         supported_inference_dtypes = [torch.float32]
 
+    PixelModel.latent_format = latent_format or comfy.latent_formats.ChromaRadiance
     PixelModel.unet_config = dict(unet_config)
     cfg = PixelModel(dict(unet_config))
     cfg.set_inference_dtype(dtype, None)

@@ -1,9 +1,14 @@
 """The perf command (bench/perf.py) at CI size: the SD1.5 architecture, narrowed, on the CPU. Its pass counts and
 bank bytes are deterministic and are asserted; its times are reported, never asserted."""
+import pytest
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
-from dragon_drag_edit.bench import backward_lever, perf, sd15_random
+from dragon_drag_edit.bench import backward_lever, flops, perf, sd15_random
 from dragon_drag_edit.dragon_ops import memory_bank, passes, presets, unet_map
+
+from dd_edit import box_mask, invert, move_energy, sample
+from dd_models import conds_for
 
 STEPS = 6
 
@@ -47,6 +52,44 @@ def test_the_edits_counted_for_sd15_at_512():
         "re-edit, bank cached, DragonDiffusion": (100, 60, 60, 2.35),
     }
     assert rows["preview (bank reused)"][3] <= 0.4  # issue 22, must-show 3
+
+
+def test_the_edits_counted_in_flops_for_sd15_at_512():
+    """The same table with each pass weighted by its FLOPs, counted on the full-size SD1.5 UNet (meta device)."""
+    counted = flops.sd15(512)
+    costs = flops.costs(counted)
+    assert counted["full"].total() == pytest.approx(0.803e12, rel=1e-3)  # spec section 7: about 0.40 TMAC
+    assert costs.truncated == pytest.approx(0.754, abs=1e-3)  # spec section 7: about 0.75
+    assert costs.backward == pytest.approx(0.823, abs=1e-3)  # 1.09x the truncated forward (spec: 1-2x)
+    # the latent's gradient only: each convolution's backward costs its forward
+    assert counted["backward"]["aten.convolution_backward"] == counted["truncated"]["aten.convolution"]
+    rows = {k: round(passes.units(p, costs) / passes.units(passes.plain(), costs), 2)
+            for k, p in passes.counted_edits().items()}
+    assert rows == {
+        "real-image edit, DragonDiffusion (inversion included)": 2.45,
+        "real-image edit, DiffEditor (inversion included)": 2.56,
+        "real-image edit, Fast (inversion included)": 1.97,
+        "real-image edit, Preview (inversion included)": 0.83,
+        "generated-image edit, DragonDiffusion (no inversion)": 1.95,
+        "preview (bank reused)": 0.33,
+        "re-edit, bank cached, DragonDiffusion": 1.95,
+    }
+
+
+def test_the_sampler_spends_the_flops_counted_per_pass(tiny_sd15):
+    """A guided move's convolution FLOPs are its pass tally times the per-pass FLOPs of ``flops.pass_flops``: its
+    truncated forwards stop at the taps and its backwards take no weight gradient (either would add FLOPs)."""
+    _, bank = invert(tiny_sd15, torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0)), STEPS)
+    energy = move_energy(bank, box_mask(64, 64, 16, 36, 12, 32), dx=16, dy=8)
+    with FlopCounterMode(display=False) as fc:
+        _, counts = sample(tiny_sd15, bank, energy, guidance_until=2, bank_start_step=1)
+    spent = fc.get_flop_counts()["Global"]
+    per = flops.pass_flops(tiny_sd15.model.diffusion_model, (8, 8), conds_for(tiny_sd15)[0][0][0])
+    assert counts == {"full_forwards": 2 * STEPS, "guidance_forwards": 4, "backwards": 4}
+    conv = torch.ops.aten.convolution
+    assert spent[conv] == (counts["full_forwards"] * per["full"][str(conv)]
+                           + counts["guidance_forwards"] * per["truncated"][str(conv)])
+    assert spent[torch.ops.aten.convolution_backward] == counts["backwards"] * per["backward"][str(conv) + "_backward"]
 
 
 def test_one_batched_backward_gives_the_two_gradients_of_two_backwards():

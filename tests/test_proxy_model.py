@@ -96,3 +96,26 @@ def test_the_proxy_is_a_comfyui_model_whose_prompt_reaches_the_unet(proxy):
     assert out[""].shape == x.shape
     assert (out["a red star on a gray background"] - out[""]).abs().max() > 1e-4  # CFG has something to scale
     assert (out["a red star on a gray background"] - out["a blue ring on a teal background"]).abs().max() > 1e-4
+
+
+def test_the_space_to_depth_architecture_round_trips_through_comfyui_nodes(tmp_path):
+    """The candidate successor (s2d24): VAEEncode / VAEDecode of its VAE give the picture back exactly, its latent is
+    the training latent of the scene, the saved weights load as that architecture, and a checkpoint refuses to
+    resume as the other one."""
+    import nodes as comfy_nodes
+
+    scene = scenes2.random_scene(7, held_out=True)
+    picture = torch.from_numpy(scenes2.to_image(scenes2.render(scene)))[None]
+    vae = proxy_model.vae("s2d24")
+    (latent,) = comfy_nodes.VAEEncode().encode(vae, picture)
+    assert latent["samples"].shape == (1, 12, scenes2.SIZE // 2, scenes2.SIZE // 2)
+    assert torch.allclose(latent["samples"], proxy_model.to_latent("s2d24", torch.from_numpy(
+        scenes2.render(scene))[None]), atol=1e-6)
+    (back,) = comfy_nodes.VAEDecode().decode(vae, latent)
+    assert (back - picture).abs().max() < 1e-6
+    _train(tmp_path, "s2d", "--arch", "s2d24", "--until", "1")
+    model, _ = proxy_model.load(str(tmp_path / "s2d_weights.safetensors"))
+    assert proxy_model.model_arch(model) == "s2d24"
+    assert model.model.latent_format.latent_channels == 12
+    with pytest.raises(SystemExit, match="--arch: .* trains s2d24, not pixel48"):
+        _train(tmp_path, "s2d", "--until", "2")

@@ -28,9 +28,9 @@ from .train_toy import alphas_cumprod, init_weights_
 CHECKPOINT = os.path.join(proxy_model.HERE, "weights", "shapestext48_checkpoint.safetensors")
 
 
-def build(seed: int):
+def build(seed: int, arch: str = "pixel48"):
     gen = torch.Generator().manual_seed(seed)
-    unet = proxy_model.build_base_model().diffusion_model
+    unet = proxy_model.build_base_model(arch=arch).diffusion_model
     init_weights_(unet, gen)
     with torch.random.fork_rng():  # seeded, and each layer drawn on its own (the encoder deep-copies its layer)
         torch.manual_seed(seed + 1)
@@ -71,9 +71,13 @@ def save_checkpoint(path: str, weights_path: str, unet, text, ema: dict, opt, ge
     os.replace(tmp, weights_path)
 
 
-def load_checkpoint(path: str, unet, text, ema: dict, opt, gen) -> tuple[int, list]:
+def load_checkpoint(path: str, unet, text, ema: dict, opt, gen, arch: str) -> tuple[int, list]:
     with safetensors.safe_open(path, framework="pt") as f:
         meta = f.metadata()
+        saved = json.loads(meta["args"]).get("arch", "pixel48")
+        if saved != arch:
+            raise SystemExit(f"--arch: {path} trains {saved}, not {arch}; pass --arch {saved} or another "
+                             "--checkpoint")
         tensors = {k: f.get_tensor(k) for k in f.keys()}
     params = _named_params(unet, text)
     with torch.no_grad():
@@ -93,7 +97,7 @@ def train_step(unet, text, opt, gen, ac, step: int, a) -> float:
     x0, prompts = scenes2.batch(seeds)
     drop = torch.rand(a.batch, generator=gen) < a.drop
     prompts = ["" if d else p for d, p in zip(drop.tolist(), prompts)]
-    x0 = torch.from_numpy(x0)
+    x0 = proxy_model.to_latent(a.arch, torch.from_numpy(x0))
     t = torch.randint(0, 1000, (a.batch,), generator=gen)
     noise = torch.randn(x0.shape, generator=gen)
     abar = ac[t].view(-1, 1, 1, 1)
@@ -127,18 +131,20 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--save-every", type=int, default=250)
     ap.add_argument("--log-every", type=int, default=50)
+    ap.add_argument("--arch", choices=list(proxy_model.ARCHS), default="pixel48",
+                    help="UNet and latent (proxy_model.ARCHS); a checkpoint resumes only with its own")
     ap.add_argument("--checkpoint", default=CHECKPOINT)
     ap.add_argument("--weights", default=proxy_model.WEIGHTS, help="where the EMA weights go at every save")
     a = ap.parse_args(argv)
     a.seed0 = SEED_RANGES["train"][0] + 500_000_000 + a.seed * 100_000_000
     torch.set_num_threads(a.threads)
-    unet, text, gen = build(a.seed)
+    unet, text, gen = build(a.seed, a.arch)
     params = list(_named_params(unet, text).values())
     opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.0)
     ema = {k: v.detach().clone() for k, v in _named_params(unet, text).items()}
     step, log = 0, []
     if os.path.exists(a.checkpoint):
-        step, log = load_checkpoint(a.checkpoint, unet, text, ema, opt, gen)
+        step, log = load_checkpoint(a.checkpoint, unet, text, ema, opt, gen, a.arch)
         print(f"train_proxy: resumed at step {step}", flush=True)
     ac = alphas_cumprod()
     stop = min(a.steps, a.until if a.until is not None else a.steps)

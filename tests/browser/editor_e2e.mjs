@@ -29,6 +29,18 @@ async function editorView(page) {
   });
 }
 
+/** What ComfyUI's history and page hold, for a failure message: queues, restore flag, focus, dialogs, editors. */
+function historyState(page) {
+  return page.evaluate(() => {
+    const tracker = window.app.extensionManager?.workflow?.activeWorkflow?.changeTracker;
+    const editors = window.app.graph.nodes.filter((n) => n.type === "DragonPointsEditor");
+    return { undo: tracker?.undoQueue?.length, redo: tracker?.redoQueue?.length, restoring: tracker?._restoringState,
+      changeCount: tracker?.changeCount, selectOnly: window.app.canvas?.selectOnly, focus: document.activeElement?.tagName,
+      dialogs: [...document.querySelectorAll("[role=dialog]")].filter((d) => d.offsetParent).map((d) => d.textContent.slice(0, 80)),
+      editors: editors.map((n) => ({ id: n.id, old: !!n.ddBeforeRestore, image: !!n.dragonPointsEditor?.editor.image })) };
+  });
+}
+
 /**
  * ComfyUI's undo or redo (`act` presses it) rebuilds the graph, the editor with it: wait for the new editor node and
  * its picture, then for the change tracker's restore to end. The old node stays in the graph, picture loaded, until
@@ -38,8 +50,12 @@ async function restored(page, act) {
   const editorNode = () => window.app.graph.nodes.find((n) => n.type === "DragonPointsEditor");
   await page.evaluate(`(${editorNode})().ddBeforeRestore = true`);
   await act();
-  await page.waitForFunction(`(() => { const n = (${editorNode})();
-    return !!n && !n.ddBeforeRestore && !!n.dragonPointsEditor?.editor.image?.complete; })()`, null, { timeout: 30000 });
+  try {
+    await page.waitForFunction(`(() => { const n = (${editorNode})();
+      return !!n && !n.ddBeforeRestore && !!n.dragonPointsEditor?.editor.image?.complete; })()`, null, { timeout: 30000 });
+  } catch (error) {
+    throw new Error(`no restored editor 30 s after the key: ${JSON.stringify(await historyState(page))}`, { cause: error });
+  }
   await page.evaluate(async () => { await window.app.extensionManager?.workflow?.activeWorkflow?.changeTracker?.restoreChain; });
   await pause(page, 300);
   return editorView(page);
