@@ -58,6 +58,9 @@ def pixel_base_model(unet_config: dict, dtype: torch.dtype = torch.float32, late
         memory_usage_factor = 1.0
         supported_inference_dtypes = [torch.float32]
 
+        def inpaint_model(self) -> bool:  # ComfyUI takes a UNet of more than 4 input channels for an inpainting one
+            return False
+
     PixelModel.latent_format = latent_format or comfy.latent_formats.ChromaRadiance
     PixelModel.unet_config = dict(unet_config)
     cfg = PixelModel(dict(unet_config))

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import warnings
 
 import pytest
 from PIL import Image
@@ -135,6 +136,13 @@ def test_draw_in_the_editor_and_run(ui_server, vue, tmp_path):
     assert history["texts"]["undo2"] == history["texts"]["drawn"]
     assert history["texts"]["redo"] == history["texts"]["deleted"]
     assert history["nodesAfterKey"] == history["nodes"] and history["pictureAfterUndo"] == list(PICTURE)
+    # an undo/redo press that never reached ComfyUI's history is pressed once more (editor_e2e.mjs, `restored`): at
+    # most once a run, and reported in the summary with the history's state, never passed over in silence
+    again = result.get("pressedAgain", [])
+    if again:
+        warnings.warn(f"{len(again)} undo/redo press(es) reached no history and were pressed again: {again}",
+                      stacklevel=1)
+    assert len(again) <= 1, again
 
     # queued from the Run button: the drawing reached Python (the drag node reports the pair count)
     run = result["run"]

@@ -99,9 +99,9 @@ def test_the_proxy_is_a_comfyui_model_whose_prompt_reaches_the_unet(proxy):
 
 
 def test_the_space_to_depth_architecture_round_trips_through_comfyui_nodes(tmp_path):
-    """The candidate successor (s2d24): VAEEncode / VAEDecode of its VAE give the picture back exactly, its latent is
-    the training latent of the scene, the saved weights load as that architecture, and a checkpoint refuses to
-    resume as the other one."""
+    """The space-to-depth architecture (s2d24): VAEEncode / VAEDecode of its VAE give the picture back exactly, its
+    latent is the training latent of the scene, the saved weights load as that architecture, and a checkpoint
+    refuses to resume as the other one."""
     import nodes as comfy_nodes
 
     scene = scenes2.random_scene(7, held_out=True)
@@ -117,5 +117,7 @@ def test_the_space_to_depth_architecture_round_trips_through_comfyui_nodes(tmp_p
     model, _ = proxy_model.load(str(tmp_path / "s2d_weights.safetensors"))
     assert proxy_model.model_arch(model) == "s2d24"
     assert model.model.latent_format.latent_channels == 12
+    x = torch.randn(1, 12, scenes2.SIZE // 2, scenes2.SIZE // 2)
+    assert model.model.apply_model(x, torch.tensor([2.0]), c_crossattn=torch.zeros(1, 24, 64)).shape == x.shape
     with pytest.raises(SystemExit, match="--arch: .* trains s2d24, not pixel48"):
         _train(tmp_path, "s2d", "--until", "2")

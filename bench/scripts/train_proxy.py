@@ -105,7 +105,7 @@ def train_step(unet, text, opt, gen, ac, step: int, a) -> float:
     warm = min(1.0, (step + 1) / a.warmup)
     for group in opt.param_groups:
         group["lr"] = a.lr * warm * (0.55 + 0.45 * math.cos(math.pi * step / a.steps))
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.autocast == "bf16"):
         ctx = text(proxy_model.tokenize(prompts))
         pred = unet(xt, t.float(), context=ctx, transformer_options={})
     weight = ((1 - abar) / abar).sqrt().clamp(min=1.0) ** 1.5
@@ -133,6 +133,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--arch", choices=list(proxy_model.ARCHS), default="pixel48",
                     help="UNet and latent (proxy_model.ARCHS); a checkpoint resumes only with its own")
+    ap.add_argument("--autocast", choices=["bf16", "off"], default="bf16",
+                    help="bf16 autocast on the CPU (as the committed checkpoint was trained); 'off' trains in fp32, "
+                    "which is faster on CPUs without native bf16")
     ap.add_argument("--checkpoint", default=CHECKPOINT)
     ap.add_argument("--weights", default=proxy_model.WEIGHTS, help="where the EMA weights go at every save")
     a = ap.parse_args(argv)

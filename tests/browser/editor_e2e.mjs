@@ -49,12 +49,25 @@ function historyState(page) {
 async function restored(page, act) {
   const editorNode = () => window.app.graph.nodes.find((n) => n.type === "DragonPointsEditor");
   await page.evaluate(`(${editorNode})().ddBeforeRestore = true`);
+  const before = await historyState(page);
+  const rebuilt = () => page.waitForFunction(`(() => { const n = (${editorNode})();
+    return !!n && !n.ddBeforeRestore && !!n.dragonPointsEditor?.editor.image?.complete; })()`, null, { timeout: 20000 });
   await act();
   try {
-    await page.waitForFunction(`(() => { const n = (${editorNode})();
-      return !!n && !n.ddBeforeRestore && !!n.dragonPointsEditor?.editor.image?.complete; })()`, null, { timeout: 30000 });
+    await rebuilt();
   } catch (error) {
-    throw new Error(`no restored editor 30 s after the key: ${JSON.stringify(await historyState(page))}`, { cause: error });
+    // Pressed once more only when the press never reached ComfyUI's history (both queues as they were, no restore
+    // running), and counted: the Python test reports it. Anything else fails here, with the history's state.
+    const now = await historyState(page);
+    if (now.undo !== before.undo || now.redo !== before.redo || now.restoring) {
+      throw new Error(`no restored editor 20 s after the key: ${JSON.stringify(now)}`, { cause: error });
+    }
+    result.pressedAgain = [...(result.pressedAgain ?? []), now];
+    await act();
+    await rebuilt().catch(async (again) => {
+      throw new Error(`no restored editor after a second press: ${JSON.stringify(await historyState(page))}`,
+        { cause: again });
+    });
   }
   await page.evaluate(async () => { await window.app.extensionManager?.workflow?.activeWorkflow?.changeTracker?.restoreChain; });
   await pause(page, 300);
