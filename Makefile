@@ -2,7 +2,7 @@
 PY := .dev/venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint bench perf fuzz train-toy train-proxy clean-env
+.PHONY: setup demo test lint bench bench-shapes32 perf fuzz train-toy train-proxy clean-env
 
 setup:
 	@bash .ci/setup_env.sh
@@ -17,8 +17,13 @@ test: setup lint
 lint: setup
 	$(PY) -m ruff check .
 
-# ShapesDrag benchmark: every mode, the copy-paste baseline and the ablations (about 17 min on 2 CPU cores).
+# ShapesDrag v2 on the prompt-conditioned proxy model: every mode, both presets, Preview, the pack's start noise,
+# guidance off and the references (a), (b), (c), with the contact sheet (about an hour on 2 CPU cores).
 bench: setup
+	$(PY) bench/run.py shapesdrag2 --sheet docs/shapesdrag2_sheet.png
+
+# ShapesDrag on the Shapes32 toy model: every mode, the copy-paste baseline and the ablations (about 19 min).
+bench-shapes32: setup
 	$(PY) bench/run.py shapesdrag
 
 # Cost of one move edit against plain ComfyUI sampling on the small model (see bench/perf.py for the GPU form).

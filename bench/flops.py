@@ -12,6 +12,7 @@ its forward's FLOPs (no weight gradients), and attention's up to twice its forwa
 from __future__ import annotations
 
 import argparse
+import functools
 from collections import Counter
 
 import torch
@@ -60,8 +61,10 @@ def costs(flops: dict[str, Counter]) -> passes.Costs:
     return passes.Costs(truncated=flops["truncated"].total() / full, backward=flops["backward"].total() / full)
 
 
+@functools.cache
 def sd15(size: int = 512) -> dict[str, Counter]:
-    """``pass_flops`` of the full-size SD1.5 UNet at ``size`` x ``size`` pixels, on the meta device."""
+    """``pass_flops`` of the full-size SD1.5 UNet at ``size`` x ``size`` pixels, on the meta device (counted once per
+    process: it depends on the architecture alone; read, do not modify)."""
     meta = torch.device("meta")
     unet = sd15_random.base_model(meta, torch.float16).diffusion_model
     return pass_flops(unet, (size // 8, size // 8), torch.zeros(1, CONTEXT_TOKENS, 768, device=meta,

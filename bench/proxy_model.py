@@ -105,9 +105,9 @@ def to_latent(arch: str, x: torch.Tensor) -> torch.Tensor:
 def vae(arch: str):
     """The VAE that VAEEncode / VAEDecode take for ``arch``."""
     if arch == "pixel48":
-        import comfy.sd
+        from .move_eval import pixel_vae
 
-        return comfy.sd.VAE(sd={"pixel_space_vae": torch.tensor(1.0)})  # core ComfyUI's pixel-space VAE
+        return pixel_vae()
     return SpaceToDepth()
 
 

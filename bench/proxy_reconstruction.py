@@ -2,8 +2,10 @@
 
 For held-out-family scenes: DDIM inversion (the node, cond-only, ``refine`` 0), then the guided sampler with no
 energy term at the paper's settings, for each CFG scale and bank start step asked for; PSNR of the decoded result
-against the scene's render. ``--weights`` takes several files (e.g. the proxy's EMA weights at earlier commits,
-``git show COMMIT:bench/weights/shapestext48.safetensors > FILE``), so a table shows whether training moves it.
+against the scene's render, and the IoU of the held-out object found in it with the same detector on the render
+(ShapesDrag v2's shape IoU, so a smeared or blurred outline counts). ``--weights`` takes several files (e.g. the
+proxy's EMA weights at earlier commits, ``git show COMMIT:bench/weights/shapestext48.safetensors > FILE``), so a
+table shows whether training moves it.
 
     bench/run.py proxy_reconstruction --scenes 4 --cfg 1,4 --bank-from 0,5,50
 """
@@ -16,22 +18,20 @@ import numpy as np
 from ..dragon_ops import paper, presets
 from ..dragon_ops.edit import Edit
 from ..nodes.sampler import edit_latent
-from . import move_eval, proxy_model, scenes
+from . import move_eval, proxy_model, scenes, scenes2
 from . import shapesdrag2 as s2
 from . import shapesdrag2_tasks as t2
 
 
-def psnr(out: np.ndarray, ref: np.ndarray) -> float:
-    """PSNR in dB of two (3, H, W) pictures in [-1, 1], on the [0, 1] scale."""
-    return float(10 * np.log10(1.0 / max(float((((out - ref) / 2) ** 2).mean()), 1e-12)))
-
-
-def reconstruct(runner: s2.Runner, task: t2.Task, bank, cfg: float, bank_from: int) -> float:
+def reconstruct(runner: s2.Runner, task: t2.Task, bank, cfg: float, bank_from: int) -> tuple[float, float]:
+    """An empty edit of ``task.scene``: (PSNR dB against its render, IoU of object 0 found in it and in the render,
+    by ``shapesdrag2_tasks.object_pixels``)."""
     pos, neg = runner.cond(task.scene.prompt()), runner.cond("")
     settings = {**runner.settings, "cfg": cfg, "preset": "DragonDiffusion",
                 "bank_start_step": min(presets.at(bank_from, runner.steps), runner.steps)}
     latent, _, _ = edit_latent(runner.model, pos, neg, bank, Edit(()), **settings)
-    return psnr(move_eval.decode(runner.vae, {"samples": latent}), s2.scenes2.render(task.scene))
+    out, truth = move_eval.decode(runner.vae, {"samples": latent}), scenes2.render(task.scene)
+    return t2.psnr(out, truth), t2.iou(t2.object_pixels(task.scene, 0, out), t2.object_pixels(task.scene, 0, truth))
 
 
 def run(weights: list[str], n: int, cfgs: list[float], bank_froms: list[int], steps: int) -> dict:
@@ -44,16 +44,21 @@ def run(weights: list[str], n: int, cfgs: list[float], bank_froms: list[int], st
             for bank_from in bank_froms:
                 values = [reconstruct(runner, task, bank, cfg, bank_from) for task, bank in zip(tasks, banks)]
                 rows[(w, cfg, bank_from)] = values
-                print(f"{w}: CFG {cfg:g}, bank from step {bank_from}: PSNR {np.mean(values):.1f} dB "
-                      f"({', '.join(f'{v:.1f}' for v in values)})", flush=True)
+                print(f"{w}: CFG {cfg:g}, bank from step {bank_from}: {_cells(values)}", flush=True)
     return rows
 
 
+def _cells(values: list[tuple[float, float]]) -> str:
+    db, iou = np.array(values).T
+    return (f"{db.mean():.1f} | {', '.join(f'{v:.1f}' for v in db)} | {iou.mean():.3f} | "
+            f"{', '.join(f'{v:.2f}' for v in iou)}")
+
+
 def table(rows: dict, labels: dict[str, str]) -> str:
-    out = ["| weights | CFG | bank from step | PSNR dB, mean | per scene |", "|---|---|---|---|---|"]
+    out = ["| weights | CFG | bank from step | PSNR dB, mean | per scene | object IoU, mean | per scene |",
+           "|---|---|---|---|---|---|---|"]
     for (w, cfg, bank_from), values in rows.items():
-        out.append(f"| {labels.get(w, w)} | {cfg:g} | {bank_from} | {np.mean(values):.1f} | "
-                   f"{', '.join(f'{v:.1f}' for v in values)} |")
+        out.append(f"| {labels.get(w, w)} | {cfg:g} | {bank_from} | {_cells(values)} |")
     return "\n".join(out) + "\n"
 
 

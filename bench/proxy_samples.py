@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from . import move_eval, proxy_model, scenes, scenes2
+from . import shapesdrag2_tasks as t2
 
 SEEDS = {False: (11, 12, 13, 14), True: (21, 22, 23, 24)}  # held_out -> scene seeds (the bench's seed range)
 
@@ -24,6 +25,11 @@ def sample(model, text, prompt: str, seed: int, steps: int = 30, cfg: float = 4.
                                          proxy_model.encode(text, prompt), proxy_model.encode(text, ""),
                                          {"samples": proxy_model.empty_latent(arch)})
     return move_eval.decode(proxy_model.vae(arch), out)
+
+
+def colour_pixels(img: np.ndarray, colour: str) -> int:
+    """How many pixels of ``img`` (3, H, W) in [-1, 1] are within the benchmark's tolerance of a named colour."""
+    return int((np.linalg.norm(img - scenes2._rgb(colour, scenes2.COLOURS), axis=0) < t2.FOUND).sum())
 
 
 def grid(rows: list[tuple[str, np.ndarray, np.ndarray]], zoom: int = 3) -> Image.Image:

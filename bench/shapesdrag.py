@@ -131,15 +131,16 @@ def table(rows: dict, n_scenes: int, seconds: float) -> str:
     return "\n".join(out) + "\n"
 
 
-def contact_sheet(sheet: dict, path: str, zoom: int = 3) -> None:
-    """One row per mode: input | reference | target | each variant (first scene of the mode)."""
-    cols = ["input", "reference", "target", *VARIANTS]
-    cell, head = 34, 12
+def contact_sheet(sheet: dict, path: str, variants=VARIANTS, size: int = scenes.SIZE, zoom: int = 3) -> None:
+    """One row per key of ``sheet`` (a mode): input | reference | target | each variant, pictures of ``size``
+    pixels (also ShapesDrag v2's sheet)."""
+    cols = ["input", "reference", "target", *variants]
+    cell, head = size + 2, 12
     arr = np.ones((len(sheet) * cell, len(cols) * cell, 3), np.float32)
     for r, images in enumerate(sheet.values()):
         for c, name in enumerate(cols):
             if images.get(name) is not None:
-                arr[r * cell + 1:r * cell + 33, c * cell + 1:c * cell + 33] = scenes.to_image(images[name])
+                arr[r * cell + 1:r * cell + 1 + size, c * cell + 1:c * cell + 1 + size] = scenes.to_image(images[name])
     grid = Image.fromarray((arr * 255).astype(np.uint8)).resize((arr.shape[1] * zoom, arr.shape[0] * zoom),
                                                                  Image.NEAREST)
     canvas = Image.new("RGB", (grid.width + 150, grid.height + 2 * head), "white")  # room for the last label

@@ -8,6 +8,9 @@ Variants (same banks, same scenes; the sampler's defaults otherwise: cfg per mod
   ours, DragonDiffusion / ours, DiffEditor   the method, both presets
   ours, Preview                              the preview preset (10 steps of the same bank, 4 guided)
   guidance off                               the same start noise and bank attention, energy_scale 0
+  ours, pack's start noise (+ guidance off)  DragonDiffusion with this pack's start-noise variants (move and
+                                             resize: fresh vacated noise; paste: the reference's mean; appearance:
+                                             noise_shift 1; drag has none), and the same with energy_scale 0
   (a) copy-paste                             the paper's start noise, then plain DDIM: no guidance, no bank
                                              (appearance has no start-noise change of its own: a reconstruction)
   (b) pixel operation                        the object's pixels copied / scaled / recoloured, the source left
@@ -35,7 +38,7 @@ from ..nodes.energy_points import DragonEnergyDrag
 from ..nodes.energy_two_image import DragonEnergyAppearance, DragonEnergyPaste
 from ..nodes.inversion import DDIMInvertToMemoryBank
 from ..nodes.sampler import edit_latent
-from . import move_eval, proxy_model, scenes2
+from . import move_eval, proxy_model, scenes2, shapesdrag
 from . import shapesdrag2_tasks as t2
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -44,6 +47,8 @@ SAMPLER = {"seed": 42, "cfg": 0.0, "energy_scale": 1.0, "start_step": 0, "guidan
 GUIDED = {"ours, DragonDiffusion": {"preset": "DragonDiffusion"}, "ours, DiffEditor": {"preset": "DiffEditor"},
           "ours, Preview": {"preset": "Preview"},
           "guidance off": {"preset": "DragonDiffusion", "energy_scale": 0.0},
+          "ours, pack's start noise": {"preset": "DragonDiffusion", "pack_noise": True},
+          "guidance off, pack's start noise": {"preset": "DragonDiffusion", "energy_scale": 0.0, "pack_noise": True},
           "(a) copy-paste": {"preset": "DragonDiffusion", "energy_scale": 0.0,
                              "ablation": Ablation(bank_attention=False)}}
 VARIANTS = (*GUIDED, "(b) pixel operation", "(c) pixel + inpaint")
@@ -57,12 +62,13 @@ def _mask(m: np.ndarray) -> torch.Tensor:
 class Runner:
     """The proxy model, its text encoder and the pixel VAE; inverts a picture and runs every variant of a task."""
 
-    def __init__(self, steps: int = paper.STEPS, weights: str = proxy_model.WEIGHTS):
+    def __init__(self, steps: int = paper.STEPS, weights: str = proxy_model.WEIGHTS, cfg: float = 0.0):
         self.model, self.text = proxy_model.load(weights)
         self.vae = proxy_model.vae(proxy_model.model_arch(self.model))
         self.steps = steps
-        self.settings = {**SAMPLER, "guidance_until": presets.at(paper.GUIDANCE_UNTIL, steps),
+        self.settings = {**SAMPLER, "cfg": cfg, "guidance_until": presets.at(paper.GUIDANCE_UNTIL, steps),
                          "bank_start_step": presets.at(paper.BANK_FROM, steps)}  # the paper's, scaled to ``steps``
+        self.inpaint_cfg = cfg or paper.CFG_EMPTY_EDIT
 
     def cond(self, prompt: str):
         return proxy_model.encode(self.text, prompt)
@@ -73,16 +79,19 @@ class Runner:
         return DDIMInvertToMemoryBank.execute(model=self.model, latent=latent, conditioning=self.cond(scene.prompt()),
                                               steps=self.steps, bank_precision="fp16", bank_device="cpu").args[1]
 
-    def energy(self, task: t2.Task, bank, ref_bank):
+    def energy(self, task: t2.Task, bank, ref_bank, pack_noise: bool = False):
+        """The task's energy through its node; ``pack_noise``: with this pack's start-noise variant."""
         o = task.scene.objects[0]
         if task.mode == "paste":
             return DragonEnergyPaste.execute(bank=bank, reference_bank=ref_bank, reference_mask=_mask(
                 scenes2.object_mask(task.reference, 0)), dx=int(task.dx), dy=int(task.dy), scale=1.0,
+                start_noise="reference mean" if pack_noise else "reference noise",
                 **paper.MODES["paste"].weights).args[0]
         if task.mode == "appearance":
             return DragonEnergyAppearance.execute(bank=bank, mask=_mask(scenes2.object_mask(task.scene, 0)),
                                                   reference_bank=ref_bank, reference_mask=_mask(
                                                       scenes2.object_mask(task.reference, 0)),
+                                                  noise_shift=1.0 if pack_noise else 0.0,
                                                   **paper.MODES["appearance"].weights).args[0]
         mask = _mask(scenes2.object_mask(task.scene, 0))
         if task.mode == "drag":  # five handles on the object, each dragged by the move
@@ -92,11 +101,13 @@ class Runner:
             return DragonEnergyDrag.execute(bank=bank, mask=_mask(region), points=str(pts),
                                             **paper.MODES["drag"].weights).args[0]
         return DragonEnergyMove.execute(bank=bank, mask=mask, dx=int(task.dx), dy=int(task.dy), scale=task.scale,
-                                        arrow="", **paper.MODES["move"].weights).args[0]
+                                        arrow="", vacated_noise="fresh" if pack_noise else "inverted",
+                                        **paper.MODES["move"].weights).args[0]
 
     def guided(self, task: t2.Task, bank, energy, variant: dict) -> tuple[np.ndarray, dict]:
         pos, neg = self.cond(task.scene.prompt()), self.cond("")
-        latent, counts, _ = edit_latent(self.model, pos, neg, bank, energy, **{**self.settings, **variant})
+        settings = {k: v for k, v in {**self.settings, **variant}.items() if k != "pack_noise"}
+        latent, counts, _ = edit_latent(self.model, pos, neg, bank, energy, **settings)
         return move_eval.decode(self.vae, {"samples": latent}), counts
 
     def inpaint(self, task: t2.Task, image: np.ndarray) -> np.ndarray:
@@ -106,41 +117,51 @@ class Runner:
             return image
         (latent,) = comfy_nodes.VAEEncode().encode(self.vae, torch.from_numpy(scenes2.to_image(image))[None])
         latent = {**latent, "noise_mask": _mask(vacated).reshape(1, 1, *vacated.shape)}  # as SetLatentNoiseMask
-        (out,) = comfy_nodes.common_ksampler(self.model, 42, self.steps, paper.CFG_EMPTY_EDIT, "ddim", "normal",
+        (out,) = comfy_nodes.common_ksampler(self.model, 42, self.steps, self.inpaint_cfg, "ddim", "normal",
                                              self.cond(task.target.prompt()), self.cond(""), latent, denoise=1.0)
         return move_eval.decode(self.vae, out)
 
-    def run_task(self, task: t2.Task) -> dict[str, tuple[np.ndarray, dict]]:
+    def run_task(self, task: t2.Task, variants=VARIANTS) -> dict[str, tuple[np.ndarray, dict]]:
         bank = self.bank(task.scene)
         ref_bank = self.bank(task.reference) if task.reference is not None else None
-        energy = self.energy(task, bank, ref_bank)
-        out = {name: self.guided(task, bank, energy, v) for name, v in GUIDED.items()}
+        energies = {pack: self.energy(task, bank, ref_bank, pack) for pack in (False, True)}
+        out = {name: self.guided(task, bank, energies[v.get("pack_noise", False)], v)
+               for name, v in GUIDED.items() if name in variants}
         pixel = t2.pixel_operation(task)
         out["(b) pixel operation"] = (pixel, {})
-        out["(c) pixel + inpaint"] = (self.inpaint(task, pixel), {})
-        return out
+        if "(c) pixel + inpaint" in variants:
+            out["(c) pixel + inpaint"] = (self.inpaint(task, pixel), {})
+        return {name: out[name] for name in variants}
 
 
-def run(n_scenes: int, steps: int, modes=t2.MODES) -> dict:
-    runner = Runner(steps)
-    rows = {}
+def run(n_scenes: int, steps: int, modes=t2.MODES, cfg: float = 0.0, variants=VARIANTS) -> tuple[dict, dict]:
+    """(rows of mean metrics per mode, family and variant; the first scene's pictures per mode and family)."""
+    runner = Runner(steps, cfg=cfg)
+    rows, sheet = {}, {}
     for mode in modes:
         for held_out in (False, True):
             family = "held-out" if held_out else "training"
-            acc = {v: [] for v in VARIANTS}
+            acc = {v: [] for v in variants}
             for task in t2.tasks(mode, n_scenes, seed0=200_000 + 10_000 * t2.MODES.index(mode), held_out=held_out):
-                for name, (img, counts) in runner.run_task(task).items():
+                out = runner.run_task(task, variants)
+                sheet.setdefault(f"{mode}, {family}", {
+                    "input": scenes2.render(task.scene), "target": scenes2.render(task.target),
+                    "reference": None if task.reference is None else scenes2.render(task.reference),
+                    **{name: img for name, (img, _) in out.items()}})
+                for name, (img, counts) in out.items():
                     acc[name].append({**t2.metrics(task, img), **counts})
             for name, results in acc.items():
                 rows[(mode, family, name)] = {
                     **{k: float(np.mean([r[k] for r in results])) for k in results[0]},
                     "shape_iou_std": float(np.std([r["shape_iou"] for r in results])), "n": len(results)}
             print(f"shapesdrag2: {mode}, {family} families done", flush=True)
-    return rows
+    return rows, sheet
 
 
-def table(rows: dict, seconds: float, steps: int) -> str:
-    out = [f"ShapesDrag v2, ShapesText48 proxy, the paper's settings and defaults, {steps} steps; whole run "
+def table(rows: dict, seconds: float, steps: int, cfg: float = 0.0) -> str:
+    settings = (f"CFG {cfg:g} in every variant (a settings ablation; the paper's settings otherwise)" if cfg
+                else "the paper's settings and defaults")
+    out = [f"ShapesDrag v2, ShapesText48 proxy, {settings}, {steps} steps; whole run "
            f"{seconds:.0f} s. Means over scenes (n per row); shape IoU ± its std.", "",
            "| mode | families | variant | shape IoU | centroid err (px) | ghost | bg PSNR (dB) | bg drift | colour err "
            "| n |", "|---|---|---|---|---|---|---|---|---|---|"]
@@ -156,15 +177,27 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--scenes", type=int, default=8)
     ap.add_argument("--steps", type=int, default=paper.STEPS)
     ap.add_argument("--modes", default=",".join(t2.MODES))
+    ap.add_argument("--cfg", type=float, default=0.0,
+                    help="one CFG for every variant, (c)'s inpainting included (0: the paper's per mode)")
+    ap.add_argument("--variants", default=";".join(VARIANTS), help="semicolon-separated, from the list above")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--name", default="", help="result files' name (default shapesdrag2, or shapesdrag2_cfgN)")
+    ap.add_argument("--sheet", default="", help="write a contact sheet here: the first scene of each mode and family")
     a = ap.parse_args(argv)
+    variants = tuple(v.strip() for v in a.variants.split(";"))
+    unknown = set(variants) - set(VARIANTS)
+    if unknown:
+        ap.error(f"--variants: unknown {sorted(unknown)}; choose from {list(VARIANTS)}")
     t0 = time.time()
-    rows = run(a.scenes, a.steps, a.modes.split(","))
-    report = table(rows, time.time() - t0, a.steps)
+    rows, sheet = run(a.scenes, a.steps, a.modes.split(","), a.cfg, variants)
+    if a.sheet:
+        shapesdrag.contact_sheet(sheet, a.sheet, variants, scenes2.SIZE)
+    report = table(rows, time.time() - t0, a.steps, a.cfg)
+    name = a.name or (f"shapesdrag2_cfg{a.cfg:g}" if a.cfg else "shapesdrag2")
     os.makedirs(a.out, exist_ok=True)
-    with open(os.path.join(a.out, "shapesdrag2.md"), "w") as f:
+    with open(os.path.join(a.out, f"{name}.md"), "w") as f:
         f.write(report)
-    with open(os.path.join(a.out, "shapesdrag2.json"), "w") as f:
+    with open(os.path.join(a.out, f"{name}.json"), "w") as f:
         json.dump([{"mode": m, "families": fam, "variant": v, **r} for (m, fam, v), r in rows.items()], f, indent=1)
     print(report)
     return rows

@@ -71,14 +71,14 @@ def shifted(mask: np.ndarray, dx: int, dy: int) -> np.ndarray | None:
 def metrics(picture: np.ndarray, out: np.ndarray, source: np.ndarray, target: np.ndarray,
             colour: np.ndarray) -> dict[str, float]:
     obj = found(out, colour)
-    iou = float((obj & target).sum() / max((obj | target).sum(), 1))
     (ty, tx), (oy, ox) = (np.argwhere(m).mean(axis=0) if m.any() else (np.nan, np.nan) for m in (target, obj))
     err = math.hypot(ox - tx, oy - ty) if obj.any() else float(picture.shape[-1])
     vacated = source & ~target
     near = np.linalg.norm(out - colour, axis=0) < FOUND
     bg = ~ndimage.binary_dilation(source | target, iterations=2)
-    return {"shape_iou": iou, "centroid_error": err, "ghost": float(near[vacated].mean()) if vacated.any() else 0.0,
-            "bg_psnr": t2._psnr(out[:, bg], picture[:, bg])}
+    return {"shape_iou": t2.iou(obj, target), "centroid_error": err,
+            "ghost": float(near[vacated].mean()) if vacated.any() else 0.0,
+            "bg_psnr": t2.psnr(out[:, bg], picture[:, bg])}
 
 
 def run(n_scenes: int, steps: int) -> tuple[dict, dict]:

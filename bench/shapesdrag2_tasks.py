@@ -131,29 +131,39 @@ def pixel_operation(task: Task) -> np.ndarray:
     return img * (1 - a) + moved * a
 
 
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of two arrays in [-1, 1], on the [0, 1] scale; identical arrays give 100 dB."""
     mse = float(np.mean(((a - b) / 2) ** 2))
     return 10 * math.log10(1 / max(mse, 1e-10))
 
 
-def found_object(task: Task, out: np.ndarray) -> np.ndarray:
-    """Pixels of the output that are the edited object: far from the true picture without it, or of its colour."""
-    without = scenes2.render(task.target.without(task.index))
+def object_pixels(scene: scenes2.Scene, index: int, out: np.ndarray) -> np.ndarray:
+    """Pixels of ``out`` that are object ``index`` of ``scene``: far from the true picture without it, or of its
+    colour (so a ghost or a smear counts as object)."""
+    without = scenes2.render(scene.without(index))
     differs = np.linalg.norm(out - without, axis=0) > FOUND
-    colour = scenes2._rgb(task.target.objects[task.index].colour, scenes2.COLOURS)
+    colour = scenes2._rgb(scene.objects[index].colour, scenes2.COLOURS)
     return differs | (np.linalg.norm(out - colour, axis=0) < FOUND)
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+def found_object(task: Task, out: np.ndarray) -> np.ndarray:
+    """The edited object's pixels in the output (``object_pixels`` of the edited scene)."""
+    return object_pixels(task.target, task.index, out)
 
 
 def metrics(task: Task, out: np.ndarray) -> dict[str, float]:
     truth = scenes2.render(task.target)
     found, tm = found_object(task, out), found_object(task, truth)  # the same detector on the ground truth
-    iou = float((found & tm).sum() / max((found | tm).sum(), 1))
     (tx, ty), (fx, fy) = scenes2.centroid(tm), scenes2.centroid(found)
     err = math.hypot(fx - tx, fy - ty) if found.any() else float(task.scene.size)
     vacated = task.source_mask() & ~tm
     ghost = float(np.abs(out - truth)[:, vacated].mean() / 2) if vacated.any() else 0.0
     bg = ~task.region()
     drift = float(np.linalg.norm(out[:, bg].mean(axis=1) - truth[:, bg].mean(axis=1)) / 2)
-    return {"shape_iou": iou, "centroid_error": float(err), "ghost": ghost,
-            "bg_psnr": _psnr(out[:, bg], truth[:, bg]), "bg_drift": drift,
+    return {"shape_iou": iou(found, tm), "centroid_error": float(err), "ghost": ghost,
+            "bg_psnr": psnr(out[:, bg], truth[:, bg]), "bg_drift": drift,
             "colour_error": float(np.abs(out - truth)[:, tm].mean() / 2) if tm.any() else 1.0}

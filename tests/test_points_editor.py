@@ -65,6 +65,17 @@ def test_paint_disc_capsule_and_eraser():
     assert holes[5, 5] == 0 and holes[12, 12] == 1 and float(holes.sum()) == 256 - 29  # 29 pixels within 3
 
 
+def test_a_segment_taller_than_a_cancel_band_paints_without_seams():
+    """The rasteriser checks Cancel every BAND_ROWS rows (a huge brush must stop within a second, test_interrupts);
+    a segment spanning several bands paints exactly what the one-pixel-at-a-time reference paints."""
+    from dragon_drag_edit.nodes.points_editor import BAND_ROWS
+
+    a, b, size = (30, 10), (40, 280), (80, 300)
+    assert size[1] > 2 * BAND_ROWS
+    got = paint([(20.5, False, [(float(a[0]), float(a[1])), (float(b[0]), float(b[1]))])], size)
+    assert torch.equal(got, brute_force(20.5, a, b, size))
+
+
 def test_outputs_in_image_pixels(monkeypatch, tmp_path):
     import folder_paths
 
