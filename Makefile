@@ -2,7 +2,7 @@
 PY := .dev/venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint bench bench-shapes32 perf fuzz train-toy train-proxy clean-env
+.PHONY: setup demo test lint bench bench-shapes32 perf gpu-kit fuzz train-toy train-proxy clean-env
 
 setup:
 	@bash .ci/setup_env.sh
@@ -29,6 +29,10 @@ bench-shapes32: setup
 # Cost of one move edit against plain ComfyUI sampling on the small model (see bench/perf.py for the GPU form).
 perf: setup
 	$(PY) bench/run.py perf --threads 1
+
+# What a lent GPU machine needs for bench/gpu_check.sh (issue 22's GPU check), in .gpu/ (carry it to the device).
+gpu-kit: setup
+	bash bench/gpu_kit.sh
 
 # 1,000 seeded fuzz cases through a real ComfyUI server; prints the outcome counts (FUZZ_CASES=N to change).
 FUZZ_CASES ?= 1000

@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from . import sd15_random
+from . import sd_random
 
 
 def gradients(unet, x: torch.Tensor, masks: torch.Tensor, batched: bool) -> torch.Tensor:
@@ -38,11 +38,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--channels", type=int, default=64)
     ap.add_argument("--size", type=int, default=32, help="latent cells per side")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--dtype", choices=list(sd15_random.DTYPES), default="fp32")
+    ap.add_argument("--dtype", choices=list(sd_random.DTYPES), default="fp32")
     ap.add_argument("--repeats", type=int, default=5)
     a = ap.parse_args(argv)
-    dev, dtype = torch.device(a.device), sd15_random.DTYPES[a.dtype]
-    unet = sd15_random.model(dev, dtype, a.channels).model.diffusion_model.to(dev)
+    dev, dtype = torch.device(a.device), sd_random.DTYPES[a.dtype]
+    unet = sd_random.model(dev, dtype, a.channels).model.diffusion_model.to(dev)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(1, 4, a.size, a.size, generator=g).to(dev, dtype)
     half = torch.zeros(1, 1, a.size, a.size)

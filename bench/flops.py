@@ -19,7 +19,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..dragon_ops import features, passes, unet_map
-from . import sd15_random
+from . import sd_random
 
 CONTEXT_TOKENS = 77  # SD's text encoder
 
@@ -66,7 +66,7 @@ def sd15(size: int = 512) -> dict[str, Counter]:
     """``pass_flops`` of the full-size SD1.5 UNet at ``size`` x ``size`` pixels, on the meta device (counted once per
     process: it depends on the architecture alone; read, do not modify)."""
     meta = torch.device("meta")
-    unet = sd15_random.base_model(meta, torch.float16).diffusion_model
+    unet = sd_random.base_model(meta, torch.float16).diffusion_model
     return pass_flops(unet, (size // 8, size // 8), torch.zeros(1, CONTEXT_TOKENS, 768, device=meta,
                                                                   dtype=torch.float16))
 

@@ -2,6 +2,7 @@
 
     python bench/run.py perf                                   # the ShapesText48 proxy, 48x48, CPU (make perf)
     python bench/run.py perf --model sd15 --size 512 --device cuda --dtype fp16 --json out.json   # GPU script
+    python bench/run.py perf --model sdxl --size 1024 --device cuda --dtype fp16 --json out.json  # GPU script
     python bench/run.py perf --model sd15 --channels 32 --size 64 --steps 6                          # CI size
 
 (a) ComfyUI's own KSampler node: 50-step DDIM ("normal" schedule), CFG, denoise 1.0, on the image's latent.
@@ -10,8 +11,8 @@ DragonSampleToMemoryBank with a guided edit of the image it generated.
 Reported per phase and per edit a user runs (``edits``): UNet forwards in single-image passes (full /
 guidance-truncated), backward passes, wall time, peak RSS (and peak CUDA memory on a GPU), bank bytes, each as a
 ratio to (a), counted (``passes.units``) and timed; then the same edits counted for SD1.5 at 512x512.
-"sd15" is the full-size SD1.5 UNet architecture with random weights (speed does not depend on the weights);
-``--channels`` shrinks its width for a CPU smoke run.
+"sd15" and "sdxl" are the full-size SD1.5 and SDXL UNet architectures with random weights (speed does not depend on
+the weights); ``--channels`` shrinks their width for a CPU smoke run.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from ..nodes.energy_move import DragonEnergyMove
 from ..nodes.generation import DragonSampleToMemoryBank
 from ..nodes.inversion import DDIMInvertToMemoryBank
 from ..nodes.sampler import edit_latent
-from . import flops, proxy_model, scenes2, sd15_random, toy_model
+from . import flops, proxy_model, scenes2, sd_random, toy_model
 from .move_eval import MOVE_WEIGHTS, TOY_INVERSION, TOY_SAMPLER
 
 PAPER_SAMPLER = {"seed": 0, "cfg": paper.MODES["move"].cfg, "energy_scale": 1.0, "start_step": 0,
@@ -90,8 +91,8 @@ def build(a) -> tuple:
         picture = torch.from_numpy(scenes2.render(scene))[None]  # pixel space: the latent is the picture
         cfg = a.cfg if a.cfg is not None else paper.MODES["move"].cfg
         return model, proxy_model.encode(text, scene.prompt()), proxy_model.encode(text, ""), picture, cfg
-    model = sd15_random.model(torch.device(a.device), sd15_random.DTYPES[a.dtype], a.channels)
-    pos, neg = sd15_random.conds(a.device)
+    model = sd_random.model(torch.device(a.device), sd_random.DTYPES[a.dtype], a.channels, family=a.model)
+    pos, neg = sd_random.conds(family=a.model)
     cfg = a.cfg if a.cfg is not None else 4.0
     return model, pos, neg, torch.randn(1, 4, a.size // 8, a.size // 8, generator=torch.Generator().manual_seed(0)), cfg
 
@@ -104,7 +105,7 @@ def run(a) -> dict:
     model = model.clone()
     model.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, KEY, meter.wrapper)
     h, w = latent.shape[-2:]
-    mask = torch.zeros(1, 8 * h, 8 * w) if a.model == "sd15" else torch.zeros(1, h, w)
+    mask = torch.zeros(1, 8 * h, 8 * w) if a.model in sd_random.ARCHS else torch.zeros(1, h, w)
     mask[:, mask.shape[1] // 4: mask.shape[1] // 2, mask.shape[2] // 4: mask.shape[2] // 2] = 1.0
     dx = mask.shape[2] // 8
     settings = {**(TOY_SAMPLER if a.model == "shapes32" else PAPER_SAMPLER), "cfg": cfg}
@@ -168,11 +169,13 @@ def report(results: dict, a) -> str:
     base = results[PLAIN]
     lines = [f"model {a.model}, {a.size}x{a.size}, {a.steps} steps, {a.device} {a.dtype}, bank {a.bank}, "
              f"refine {a.refine}, {torch.get_num_threads()} CPU threads",
-             "| phase | UNet fwd full | fwd truncated | bwd | seconds | x (a) time | peak RSS MiB |",
-             "|---|---|---|---|---|---|---|"]
+             "| phase | UNet fwd full | fwd truncated | bwd | seconds | x (a) time | peak RSS MiB | peak CUDA MiB |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
+        cuda = f"{r['peak_cuda_bytes'] / 2**20:.0f}" if "peak_cuda_bytes" in r else "-"
         lines.append(f"| {name} | {r['full_forwards']} | {r['guidance_forwards']} | {r['backwards']} | "
-                     f"{r['seconds']:.2f} | {r['seconds'] / base['seconds']:.2f} | {r['peak_rss_bytes'] / 2**20:.0f} |")
+                     f"{r['seconds']:.2f} | {r['seconds'] / base['seconds']:.2f} | {r['peak_rss_bytes'] / 2**20:.0f} | "
+                     f"{cuda} |")
     lines += ["", "| edit | UNet fwd full | fwd truncated | bwd | counted x (a) | time x (a) |",
               "|---|---|---|---|---|---|"]
     for name, phases in edits(results).items():
@@ -198,12 +201,12 @@ def report(results: dict, a) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--model", choices=["proxy", "shapes32", "sd15"], default="proxy")
-    ap.add_argument("--size", type=int, default=512, help="sd15 image size in pixels (Shapes32 is always 32)")
-    ap.add_argument("--channels", type=int, default=320, help="sd15 model_channels (320 = the real width)")
+    ap.add_argument("--model", choices=["proxy", "shapes32", *sd_random.ARCHS], default="proxy")
+    ap.add_argument("--size", type=int, default=512, help="sd15/sdxl image size in pixels (the proxy 48, Shapes32 32)")
+    ap.add_argument("--channels", type=int, default=320, help="sd15/sdxl model_channels (320 = the real width)")
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--dtype", choices=list(sd15_random.DTYPES), default="fp32")
+    ap.add_argument("--dtype", choices=list(sd_random.DTYPES), default="fp32")
     ap.add_argument("--bank", default="fp16", help="bank_precision of the inversion")
     ap.add_argument("--refine", type=int, default=None,
                     help="inversion refine (default: 0, the paper's, for sd15; the Shapes32 settings' 1)")

@@ -23,26 +23,29 @@ from . import shapesdrag2 as s2
 from . import shapesdrag2_tasks as t2
 
 
-def reconstruct(runner: s2.Runner, task: t2.Task, bank, cfg: float, bank_from: int) -> tuple[float, float]:
+def reconstruct(runner: s2.Runner, task: t2.Task, bank, truth: tuple[np.ndarray, np.ndarray], cfg: float,
+                bank_from: int) -> tuple[float, float]:
     """An empty edit of ``task.scene``: (PSNR dB against its render, IoU of object 0 found in it and in the render,
-    by ``shapesdrag2_tasks.object_pixels``)."""
+    by ``shapesdrag2_tasks.object_pixels``). ``truth``: the render and its object 0."""
     pos, neg = runner.cond(task.scene.prompt()), runner.cond("")
     settings = {**runner.settings, "cfg": cfg, "preset": "DragonDiffusion",
                 "bank_start_step": min(presets.at(bank_from, runner.steps), runner.steps)}
     latent, _, _ = edit_latent(runner.model, pos, neg, bank, Edit(()), **settings)
-    out, truth = move_eval.decode(runner.vae, {"samples": latent}), scenes2.render(task.scene)
-    return t2.psnr(out, truth), t2.iou(t2.object_pixels(task.scene, 0, out), t2.object_pixels(task.scene, 0, truth))
+    out = move_eval.decode(runner.vae, {"samples": latent})
+    return t2.psnr(out, truth[0]), t2.iou(t2.object_pixels(task.scene, 0, out), truth[1])
 
 
 def run(weights: list[str], n: int, cfgs: list[float], bank_froms: list[int], steps: int) -> dict:
     rows = {}
     tasks = t2.tasks("move", n, scenes.SEED_RANGES["test"][0], True)  # held-out family as object 0
+    truths = [(r, t2.object_pixels(task.scene, 0, r)) for task, r in ((t, scenes2.render(t.scene)) for t in tasks)]
     for w in weights:
         runner = s2.Runner(steps, w)
         banks = [runner.bank(task.scene) for task in tasks]
         for cfg in cfgs:
             for bank_from in bank_froms:
-                values = [reconstruct(runner, task, bank, cfg, bank_from) for task, bank in zip(tasks, banks)]
+                values = [reconstruct(runner, task, bank, truth, cfg, bank_from)
+                          for task, bank, truth in zip(tasks, banks, truths)]
                 rows[(w, cfg, bank_from)] = values
                 print(f"{w}: CFG {cfg:g}, bank from step {bank_from}: {_cells(values)}", flush=True)
     return rows

@@ -29,7 +29,7 @@ def sample(model, text, prompt: str, seed: int, steps: int = 30, cfg: float = 4.
 
 def colour_pixels(img: np.ndarray, colour: str) -> int:
     """How many pixels of ``img`` (3, H, W) in [-1, 1] are within the benchmark's tolerance of a named colour."""
-    return int((np.linalg.norm(img - scenes2._rgb(colour, scenes2.COLOURS), axis=0) < t2.FOUND).sum())
+    return int(t2.near_colour(img, scenes2._rgb(colour, scenes2.COLOURS)).sum())
 
 
 def grid(rows: list[tuple[str, np.ndarray, np.ndarray]], zoom: int = 3) -> Image.Image:

@@ -31,7 +31,7 @@ import time
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from ..dragon_ops.sampler import Ablation
 from ..nodes.sampler import edit_latent
@@ -143,11 +143,12 @@ def contact_sheet(sheet: dict, path: str, variants=VARIANTS, size: int = scenes.
                 arr[r * cell + 1:r * cell + 1 + size, c * cell + 1:c * cell + 1 + size] = scenes.to_image(images[name])
     grid = Image.fromarray((arr * 255).astype(np.uint8)).resize((arr.shape[1] * zoom, arr.shape[0] * zoom),
                                                                  Image.NEAREST)
-    canvas = Image.new("RGB", (grid.width + 150, grid.height + 2 * head), "white")  # room for the last label
-    canvas.paste(grid, (90, 2 * head))
+    left = int(max(ImageFont.load_default().getlength(mode) for mode in sheet)) + 8  # the row labels' column
+    canvas = Image.new("RGB", (left + grid.width + 150, grid.height + 2 * head), "white")  # room for the last label
+    canvas.paste(grid, (left, 2 * head))
     draw = ImageDraw.Draw(canvas)
     for c, name in enumerate(cols):
-        draw.text((90 + c * cell * zoom + 2, (c % 2) * head), name, fill="black")
+        draw.text((left + c * cell * zoom + 2, (c % 2) * head), name, fill="black")
     for r, mode in enumerate(sheet):
         draw.text((2, 2 * head + r * cell * zoom + cell * zoom // 2), mode, fill="black")
     canvas.save(path)

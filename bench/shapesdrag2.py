@@ -6,7 +6,7 @@ references a user would pick instead.
 
 Variants (same banks, same scenes; the sampler's defaults otherwise: cfg per mode, guidance until 30, bank from 5):
   ours, DragonDiffusion / ours, DiffEditor   the method, both presets
-  ours, Preview                              the preview preset (10 steps of the same bank, 4 guided)
+  ours, Preview                              the preview preset (13 steps of the same bank, 3 guided)
   guidance off                               the same start noise and bank attention, energy_scale 0
   ours, pack's start noise (+ guidance off)  DragonDiffusion with this pack's start-noise variants (move and
                                              resize: fresh vacated noise; paste: the reference's mean; appearance:
@@ -22,6 +22,7 @@ Writes bench/results/shapesdrag2.md and .json. The proxy's weights must exist (`
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import time
@@ -44,14 +45,27 @@ from . import shapesdrag2_tasks as t2
 HERE = os.path.dirname(os.path.abspath(__file__))
 SAMPLER = {"seed": 42, "cfg": 0.0, "energy_scale": 1.0, "start_step": 0, "guidance_until": paper.GUIDANCE_UNTIL,
            "bank_start_step": paper.BANK_FROM, "guidance_cap": 0.0}  # the node's defaults
-GUIDED = {"ours, DragonDiffusion": {"preset": "DragonDiffusion"}, "ours, DiffEditor": {"preset": "DiffEditor"},
-          "ours, Preview": {"preset": "Preview"},
-          "guidance off": {"preset": "DragonDiffusion", "energy_scale": 0.0},
-          "ours, pack's start noise": {"preset": "DragonDiffusion", "pack_noise": True},
-          "guidance off, pack's start noise": {"preset": "DragonDiffusion", "energy_scale": 0.0, "pack_noise": True},
-          "(a) copy-paste": {"preset": "DragonDiffusion", "energy_scale": 0.0,
-                             "ablation": Ablation(bank_attention=False)}}
-VARIANTS = (*GUIDED, "(b) pixel operation", "(c) pixel + inpaint")
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """A variant of the method: the sampler's settings (over SAMPLER) and the energy's start noise."""
+
+    settings: dict
+    pack_noise: bool = False  # the energy with this pack's start-noise variant
+
+
+GUIDED = {"ours, DragonDiffusion": Variant({"preset": "DragonDiffusion"}),
+          "ours, DiffEditor": Variant({"preset": "DiffEditor"}),
+          "ours, Preview": Variant({"preset": "Preview"}),
+          "guidance off": Variant({"preset": "DragonDiffusion", "energy_scale": 0.0}),
+          "ours, pack's start noise": Variant({"preset": "DragonDiffusion"}, pack_noise=True),
+          "guidance off, pack's start noise": Variant({"preset": "DragonDiffusion", "energy_scale": 0.0},
+                                                      pack_noise=True),
+          "(a) copy-paste": Variant({"preset": "DragonDiffusion", "energy_scale": 0.0,
+                                     "ablation": Ablation(bank_attention=False)})}
+PIXEL = ("(b) pixel operation", "(c) pixel + inpaint")
+VARIANTS = (*GUIDED, *PIXEL)
 METRICS = ("shape_iou", "centroid_error", "ghost", "bg_psnr", "bg_drift", "colour_error")
 
 
@@ -104,10 +118,10 @@ class Runner:
                                         arrow="", vacated_noise="fresh" if pack_noise else "inverted",
                                         **paper.MODES["move"].weights).args[0]
 
-    def guided(self, task: t2.Task, bank, energy, variant: dict) -> tuple[np.ndarray, dict]:
+    def guided(self, task: t2.Task, bank, energy, settings: dict) -> tuple[np.ndarray, dict]:
+        """The edit with the sampler's ``settings`` (over the runner's): the decoded picture and its UNet passes."""
         pos, neg = self.cond(task.scene.prompt()), self.cond("")
-        settings = {k: v for k, v in {**self.settings, **variant}.items() if k != "pack_noise"}
-        latent, counts, _ = edit_latent(self.model, pos, neg, bank, energy, **settings)
+        latent, counts, _ = edit_latent(self.model, pos, neg, bank, energy, **{**self.settings, **settings})
         return move_eval.decode(self.vae, {"samples": latent}), counts
 
     def inpaint(self, task: t2.Task, image: np.ndarray) -> np.ndarray:
@@ -122,15 +136,19 @@ class Runner:
         return move_eval.decode(self.vae, out)
 
     def run_task(self, task: t2.Task, variants=VARIANTS) -> dict[str, tuple[np.ndarray, dict]]:
-        bank = self.bank(task.scene)
-        ref_bank = self.bank(task.reference) if task.reference is not None else None
-        energies = {pack: self.energy(task, bank, ref_bank, pack) for pack in (False, True)}
-        out = {name: self.guided(task, bank, energies[v.get("pack_noise", False)], v)
-               for name, v in GUIDED.items() if name in variants}
-        pixel = t2.pixel_operation(task)
-        out["(b) pixel operation"] = (pixel, {})
-        if "(c) pixel + inpaint" in variants:
-            out["(c) pixel + inpaint"] = (self.inpaint(task, pixel), {})
+        """Every variant in ``variants`` on one task: (picture, UNet passes) by name. Only what they need is made."""
+        chosen = {name: v for name, v in GUIDED.items() if name in variants}
+        out = {}
+        if chosen:
+            bank = self.bank(task.scene)
+            ref_bank = self.bank(task.reference) if task.reference is not None else None
+            energies = {p: self.energy(task, bank, ref_bank, p) for p in {v.pack_noise for v in chosen.values()}}
+            out = {name: self.guided(task, bank, energies[v.pack_noise], v.settings) for name, v in chosen.items()}
+        if set(PIXEL) & set(variants):
+            pixel = t2.pixel_operation(task)
+            out[PIXEL[0]] = (pixel, {})
+            if PIXEL[1] in variants:
+                out[PIXEL[1]] = (self.inpaint(task, pixel), {})
         return {name: out[name] for name in variants}
 
 

@@ -5,7 +5,7 @@ from the bank its generation recorded (DragonSampleToMemoryBank: no inversion), 
 
 A task takes a ShapesDrag v2 move task (training or held-out families): its scene's prompt and its move (dx, dy).
 The proxy generates a picture from that prompt (CFG 4, the task's seed). No render of the generated picture
-exists, so the object is found in it by colour: the largest connected region within ``FOUND`` of the prompt's
+exists, so the object is found in it by colour: the largest connected region within ``t2.FOUND`` of the prompt's
 colour for object 0. A task whose picture has no such region of ``MIN_PIXELS`` or more, or whose moved region
 would leave the picture, is skipped (the count is reported). The ideal result is that region translated.
 
@@ -39,7 +39,6 @@ from . import shapesdrag2_tasks as t2
 from .shapesdrag2 import SAMPLER
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-FOUND = t2.FOUND
 MIN_PIXELS = 20
 VARIANTS = {"ours, DragonDiffusion": {"preset": "DragonDiffusion"}, "ours, Preview": {"preset": "Preview"},
             "guidance off": {"preset": "DragonDiffusion", "energy_scale": 0.0},
@@ -48,8 +47,8 @@ VARIANTS = {"ours, DragonDiffusion": {"preset": "DragonDiffusion"}, "ours, Previ
 
 
 def found(picture: np.ndarray, colour: np.ndarray) -> np.ndarray:
-    """The largest connected region of ``picture`` within FOUND of ``colour`` (bool, H x W)."""
-    near = np.linalg.norm(picture - colour, axis=0) < FOUND
+    """The largest connected region of ``picture`` within t2.FOUND of ``colour`` (bool, H x W)."""
+    near = t2.near_colour(picture, colour)
     labels, n = ndimage.label(near)
     if n == 0:
         return near
@@ -74,7 +73,7 @@ def metrics(picture: np.ndarray, out: np.ndarray, source: np.ndarray, target: np
     (ty, tx), (oy, ox) = (np.argwhere(m).mean(axis=0) if m.any() else (np.nan, np.nan) for m in (target, obj))
     err = math.hypot(ox - tx, oy - ty) if obj.any() else float(picture.shape[-1])
     vacated = source & ~target
-    near = np.linalg.norm(out - colour, axis=0) < FOUND
+    near = t2.near_colour(out, colour)
     bg = ~ndimage.binary_dilation(source | target, iterations=2)
     return {"shape_iou": t2.iou(obj, target), "centroid_error": err,
             "ghost": float(near[vacated].mean()) if vacated.any() else 0.0,

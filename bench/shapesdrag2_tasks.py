@@ -142,22 +142,22 @@ def object_pixels(scene: scenes2.Scene, index: int, out: np.ndarray) -> np.ndarr
     colour (so a ghost or a smear counts as object)."""
     without = scenes2.render(scene.without(index))
     differs = np.linalg.norm(out - without, axis=0) > FOUND
-    colour = scenes2._rgb(scene.objects[index].colour, scenes2.COLOURS)
-    return differs | (np.linalg.norm(out - colour, axis=0) < FOUND)
+    return differs | near_colour(out, scenes2._rgb(scene.objects[index].colour, scenes2.COLOURS))
+
+
+def near_colour(picture: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+    """Pixels of ``picture`` (3, H, W) within FOUND of the colour ``rgb`` (3,), both in [-1, 1] (bool, H x W)."""
+    return np.linalg.norm(picture - rgb.reshape(3, 1, 1), axis=0) < FOUND
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum() / max((a | b).sum(), 1))
 
 
-def found_object(task: Task, out: np.ndarray) -> np.ndarray:
-    """The edited object's pixels in the output (``object_pixels`` of the edited scene)."""
-    return object_pixels(task.target, task.index, out)
-
-
 def metrics(task: Task, out: np.ndarray) -> dict[str, float]:
     truth = scenes2.render(task.target)
-    found, tm = found_object(task, out), found_object(task, truth)  # the same detector on the ground truth
+    # the edited object in the output, found by the same detector as in the ground truth
+    found, tm = (object_pixels(task.target, task.index, pic) for pic in (out, truth))
     (tx, ty), (fx, fy) = scenes2.centroid(tm), scenes2.centroid(found)
     err = math.hypot(fx - tx, fy - ty) if found.any() else float(task.scene.size)
     vacated = task.source_mask() & ~tm

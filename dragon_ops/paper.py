@@ -56,7 +56,7 @@ class Schedule:
     """When a preset guides, time-travels and adds regional SDE noise, in 50-step indices (6.0-6.2)."""
 
     dense_until: int  # guide every step below this
-    sparse_every: int  # then every k-th step, up to GUIDANCE_UNTIL
+    sparse_every: int  # then every k-th step, up to GUIDANCE_UNTIL (0: none)
     time_travel: tuple[int, ...] = ()
     repeats: int = 1
     sde_window: tuple[int, int] = (0, 0)  # [start, stop)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import torch
 
-from dragon_drag_edit.bench import sd15_random
-from dragon_drag_edit.bench.sd15_random import init_weights_
+from dragon_drag_edit.bench import sd_random
+from dragon_drag_edit.bench.sd_random import init_weights_
 
 BASE_UNET = {
     "use_checkpoint": False, "image_size": 32, "use_spatial_transformer": True, "legacy": False,
@@ -76,7 +76,7 @@ def conds_for(model, seed: int = 1, tokens: int = 7) -> tuple[list, list]:
 
 def sd15_structure():
     """The full-size SD1.5 UNet on the meta device: its structure, with no weights allocated."""
-    return sd15_random.base_model(torch.device("meta"), torch.float16).diffusion_model
+    return sd_random.base_model(torch.device("meta"), torch.float16).diffusion_model
 
 
 def tiny_flux():

@@ -1,10 +1,10 @@
-"""The perf command (bench/perf.py) at CI size: the SD1.5 architecture, narrowed, on the CPU. Its pass counts and
-bank bytes are deterministic and are asserted; its times are reported, never asserted."""
+"""The perf command (bench/perf.py) at CI size: the SD1.5 and SDXL architectures, narrowed, on the CPU. Its pass
+counts and bank bytes are deterministic and are asserted; its times are reported, never asserted."""
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from dragon_drag_edit.bench import backward_lever, flops, perf, sd15_random
+from dragon_drag_edit.bench import backward_lever, flops, perf, sd_random
 from dragon_drag_edit.dragon_ops import memory_bank, passes, presets, unet_map
 
 from dd_edit import box_mask, invert, move_energy, sample
@@ -13,8 +13,9 @@ from dd_models import conds_for
 STEPS = 6
 
 
-def test_perf_counts_and_bank_bytes_at_ci_size(capsys):
-    results = perf.main(["--model", "sd15", "--channels", "32", "--size", "64", "--steps", str(STEPS)])
+@pytest.mark.parametrize("family, size", [("sd15", 64), ("sdxl", 32)])  # SDXL's 10-block transformers: smaller
+def test_perf_counts_and_bank_bytes_at_ci_size(capsys, family, size):
+    results = perf.main(["--model", family, "--channels", "32", "--size", str(size), "--steps", str(STEPS)])
     assert "x (a) time" in capsys.readouterr().out
     plain, inv = results["(a) plain KSampler"], results["inversion"]
     assert (plain["full_forwards"], plain["guidance_forwards"], plain["backwards"]) == (2 * STEPS, 0, 0)  # CFG
@@ -23,13 +24,14 @@ def test_perf_counts_and_bank_bytes_at_ci_size(capsys):
         plan = presets.StepPlan(preset, STEPS, 0, presets.at(30, STEPS), presets.at(5, STEPS), True)
         got = {k: results[f"guided, {name}"][k] for k in ("full_forwards", "guidance_forwards", "backwards")}
         assert got == passes.expected(plan, cfg_batch=2, banks=1, backwards_per_guidance=2).as_dict()  # a move
-    unet = sd15_random.base_model(torch.device("meta"), torch.float16, 32).diffusion_model
+    unet = sd_random.base_model(torch.device("meta"), torch.float16, 32, family).diffusion_model
     layers = unet_map.map_unet(unet).bank_layers
-    hidden = memory_bank.hidden_nbytes(layers, STEPS, 1, 8, 8, 2)
-    assert inv["bank_bytes"] == hidden + (STEPS + 1) * 4 * 8 * 8 * 4  # fp16 hidden states + fp32 latents
+    lat = size // 8
+    hidden = memory_bank.hidden_nbytes(layers, STEPS, 1, lat, lat, 2)
+    assert inv["bank_bytes"] == hidden + (STEPS + 1) * 4 * lat * lat * 4  # fp16 hidden states + fp32 latents
     gen, on_gen = results["generation with its bank"], results["guided on the generated bank, DragonDiffusion"]
     assert (gen["full_forwards"], gen["guidance_forwards"], gen["backwards"]) == (2 * STEPS, 0, 0)  # as (a)
-    assert gen["bank_bytes"] == 2 * hidden + (STEPS + 1) * 4 * 8 * 8 * 4  # both CFG halves
+    assert gen["bank_bytes"] == 2 * hidden + (STEPS + 1) * 4 * lat * lat * 4  # both CFG halves
     plan = presets.StepPlan(presets.PRESETS["DragonDiffusion"], STEPS, 0, presets.at(30, STEPS), presets.at(5, STEPS),
                             True)
     assert {k: on_gen[k] for k in ("full_forwards", "guidance_forwards", "backwards")} == \
@@ -46,9 +48,9 @@ def test_the_edits_counted_for_sd15_at_512():
         "real-image edit, DragonDiffusion (inversion included)": (150, 60, 60, 2.85),
         "real-image edit, DiffEditor (inversion included)": (174, 48, 56, 2.94),
         "real-image edit, Fast (inversion included)": (150, 30, 30, 2.175),
-        "real-image edit, Preview (inversion included)": (70, 8, 8, 0.88),
+        "real-image edit, Preview (inversion included)": (76, 6, 6, 0.895),
         "generated-image edit, DragonDiffusion (no inversion)": (100, 60, 60, 2.35),
-        "preview (bank reused)": (20, 8, 8, 0.38),
+        "preview (bank reused)": (26, 6, 6, 0.395),
         "re-edit, bank cached, DragonDiffusion": (100, 60, 60, 2.35),
     }
     assert rows["preview (bank reused)"][3] <= 0.4  # issue 22, must-show 3
@@ -69,9 +71,9 @@ def test_the_edits_counted_in_flops_for_sd15_at_512():
         "real-image edit, DragonDiffusion (inversion included)": 2.45,
         "real-image edit, DiffEditor (inversion included)": 2.56,
         "real-image edit, Fast (inversion included)": 1.97,
-        "real-image edit, Preview (inversion included)": 0.83,
+        "real-image edit, Preview (inversion included)": 0.85,
         "generated-image edit, DragonDiffusion (no inversion)": 1.95,
-        "preview (bank reused)": 0.33,
+        "preview (bank reused)": 0.35,
         "re-edit, bank cached, DragonDiffusion": 1.95,
     }
 

@@ -77,7 +77,7 @@ def test_training_resumes_bit_for_bit(tmp_path):
 def proxy(tmp_path_factory):
     """The proxy as ``proxy_model.load`` reads it, from weights in the trained file's layout: random, with no
     zero-initialised output layer, so the prompt's path through cross-attention is open from the start."""
-    from dragon_drag_edit.bench.sd15_random import init_weights_
+    from dragon_drag_edit.bench.sd_random import init_weights_
 
     unet, text, _ = train_proxy.build(0)
     init_weights_(unet, 1)

@@ -27,8 +27,8 @@ def inverted():
     ("DiffEditor", {"full_forwards": 124, "guidance_forwards": 28 + 20, "backwards": 56}),
     # DragonDiffusion at the even steps 0, 2, .., 28 only
     ("Fast", {"full_forwards": 100, "guidance_forwards": 15 + 15, "backwards": 30}),
-    # 10 steps reading bank steps 0, 5, .., 45; guided at 0, 5, 10 and 20
-    ("Preview", {"full_forwards": 20, "guidance_forwards": 4 + 4, "backwards": 8}),
+    # 13 steps reading bank steps 0, 4, .., 48; guided at 0, 4 and 8
+    ("Preview", {"full_forwards": 26, "guidance_forwards": 3 + 3, "backwards": 6}),
 ])
 def test_pass_counts_equal_the_schedule(inverted, preset, expected):
     model, bank = inverted

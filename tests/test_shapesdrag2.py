@@ -128,8 +128,8 @@ def test_on_the_proxy_the_papers_start_noise_breaks_the_picture_and_fresh_vacate
         z_t, obj = bank.latents[-1, 0], torch.from_numpy(scenes2.object_mask(task.scene, 0))
         ratio.append(float(z_t[:, obj].std() / z_t[:, ~obj].std()))
         for name in bg:
-            energy = runner.energy(task, bank, None, shapesdrag2.GUIDED[name].get("pack_noise", False))
-            img, _ = runner.guided(task, bank, energy, shapesdrag2.GUIDED[name])
+            variant = shapesdrag2.GUIDED[name]
+            img, _ = runner.guided(task, bank, runner.energy(task, bank, None, variant.pack_noise), variant.settings)
             bg[name].append(t2.metrics(task, img)["bg_psnr"])
     assert min(ratio) > 1.3, ratio
     paper, pack = np.mean(bg["guidance off"]), np.mean(bg["guidance off, pack's start noise"])
