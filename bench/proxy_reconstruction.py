@@ -38,7 +38,8 @@ def reconstruct(runner: s2.Runner, task: t2.Task, bank, truth: tuple[np.ndarray,
 def run(weights: list[str], n: int, cfgs: list[float], bank_froms: list[int], steps: int) -> dict:
     rows = {}
     tasks = t2.tasks("move", n, scenes.SEED_RANGES["test"][0], True)  # held-out family as object 0
-    truths = [(r, t2.object_pixels(task.scene, 0, r)) for task, r in ((t, scenes2.render(t.scene)) for t in tasks)]
+    renders = [scenes2.render(task.scene) for task in tasks]
+    truths = [(r, t2.object_pixels(task.scene, 0, r)) for task, r in zip(tasks, renders)]
     for w in weights:
         runner = s2.Runner(steps, w)
         banks = [runner.bank(task.scene) for task in tasks]

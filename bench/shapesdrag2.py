@@ -162,10 +162,11 @@ def run(n_scenes: int, steps: int, modes=t2.MODES, cfg: float = 0.0, variants=VA
             acc = {v: [] for v in variants}
             for task in t2.tasks(mode, n_scenes, seed0=200_000 + 10_000 * t2.MODES.index(mode), held_out=held_out):
                 out = runner.run_task(task, variants)
-                sheet.setdefault(f"{mode}, {family}", {
-                    "input": scenes2.render(task.scene), "target": scenes2.render(task.target),
-                    "reference": None if task.reference is None else scenes2.render(task.reference),
-                    **{name: img for name, (img, _) in out.items()}})
+                if f"{mode}, {family}" not in sheet:  # the first scene's pictures
+                    sheet[f"{mode}, {family}"] = {
+                        "input": scenes2.render(task.scene), "target": scenes2.render(task.target),
+                        "reference": None if task.reference is None else scenes2.render(task.reference),
+                        **{name: img for name, (img, _) in out.items()}}
                 for name, (img, counts) in out.items():
                     acc[name].append({**t2.metrics(task, img), **counts})
             for name, results in acc.items():

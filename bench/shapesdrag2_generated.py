@@ -48,7 +48,11 @@ VARIANTS = {"ours, DragonDiffusion": {"preset": "DragonDiffusion"}, "ours, Previ
 
 def found(picture: np.ndarray, colour: np.ndarray) -> np.ndarray:
     """The largest connected region of ``picture`` within t2.FOUND of ``colour`` (bool, H x W)."""
-    near = t2.near_colour(picture, colour)
+    return largest(t2.near_colour(picture, colour))
+
+
+def largest(near: np.ndarray) -> np.ndarray:
+    """The largest connected region of the mask ``near`` (itself if it has none)."""
     labels, n = ndimage.label(near)
     if n == 0:
         return near
@@ -69,11 +73,11 @@ def shifted(mask: np.ndarray, dx: int, dy: int) -> np.ndarray | None:
 
 def metrics(picture: np.ndarray, out: np.ndarray, source: np.ndarray, target: np.ndarray,
             colour: np.ndarray) -> dict[str, float]:
-    obj = found(out, colour)
+    near = t2.near_colour(out, colour)
+    obj = largest(near)
     (ty, tx), (oy, ox) = (np.argwhere(m).mean(axis=0) if m.any() else (np.nan, np.nan) for m in (target, obj))
     err = math.hypot(ox - tx, oy - ty) if obj.any() else float(picture.shape[-1])
     vacated = source & ~target
-    near = t2.near_colour(out, colour)
     bg = ~ndimage.binary_dilation(source | target, iterations=2)
     return {"shape_iou": t2.iou(obj, target), "centroid_error": err,
             "ghost": float(near[vacated].mean()) if vacated.any() else 0.0,

@@ -109,12 +109,12 @@ def paint(strokes, size: tuple[int, int]) -> torch.Tensor:
         for (ax, ay), (bx, by) in segments:
             x0, x1 = max(int(min(ax, bx) - radius), 0), min(int(max(ax, bx) + radius) + 1, w)
             y0, y1 = max(int(min(ay, by) - radius), 0), min(int(max(ay, by) + radius) + 1, h)
+            dx, dy = bx - ax, by - ay
+            length2 = dx * dx + dy * dy
             for top in range(y0, y1, BAND_ROWS):
                 comfy.model_management.throw_exception_if_processing_interrupted()
                 bottom = min(top + BAND_ROWS, y1)
                 ys, xs = np.mgrid[top:bottom, x0:x1].astype(np.float64)  # coordinates name pixels (their centres)
-                dx, dy = bx - ax, by - ay
-                length2 = dx * dx + dy * dy
                 t = np.clip(((xs - ax) * dx + (ys - ay) * dy) / length2, 0, 1) if length2 else 0.0
                 inside = (xs - ax - t * dx) ** 2 + (ys - ay - t * dy) ** 2 <= radius * radius
                 mask[top:bottom, x0:x1][inside] = 0.0 if erase else 1.0
