@@ -18,7 +18,7 @@ lint: setup
 	$(PY) -m ruff check .
 
 # ShapesDrag v2 on the prompt-conditioned proxy model: every mode, both presets, Preview, the pack's start noise,
-# guidance off and the references (a), (b), (c), with the contact sheet (about an hour on 2 CPU cores).
+# guidance off and the references (a), (b), (c), with the contact sheet (estimated at about an hour on 2 CPU cores).
 bench: setup
 	$(PY) bench/run.py shapesdrag2 --sheet docs/shapesdrag2_sheet.png
 
@@ -26,9 +26,10 @@ bench: setup
 bench-shapes32: setup
 	$(PY) bench/run.py shapesdrag
 
-# Cost of one move edit against plain ComfyUI sampling on the small model (see bench/perf.py for the GPU form).
+# What each edit costs against plain ComfyUI sampling (every preset, a generated-image edit, a re-edit), on the
+# proxy model, counted and timed; writes bench/results/perf_proxy_cpu.md (see bench/perf.py for the GPU form).
 perf: setup
-	$(PY) bench/run.py perf --threads 1
+	$(PY) bench/run.py perf --threads 1 --out bench/results/perf_proxy_cpu.md
 
 # What a lent GPU machine needs for bench/gpu_check.sh (issue 22's GPU check), in .gpu/ (carry it to the device).
 gpu-kit: setup
@@ -44,10 +45,14 @@ train-toy: setup
 	$(PY) bench/run.py scripts.train_toy
 
 # Train the prompt-conditioned proxy model for up to PROXY_MINUTES more minutes, resuming from its checkpoint
-# (bench/weights/shapestext48_checkpoint.safetensors); run it again to go on.
+# (bench/weights/shapestext48_checkpoint.safetensors); run it again to go on. PROXY_ARGS is the run's recipe since
+# step 7,000 (bench/PROXY_CARD.md). The EMA weights go to bench/out/, not over the benchmarks' judge
+# (bench/weights/shapestext48.safetensors), which changes only with a rerun of the benchmarks.
 PROXY_MINUTES ?= 60
+PROXY_ARGS ?= --steps 12000 --autocast off
 train-proxy: setup
-	$(PY) bench/run.py scripts.train_proxy --minutes $(PROXY_MINUTES)
+	$(PY) bench/run.py scripts.train_proxy --minutes $(PROXY_MINUTES) $(PROXY_ARGS) \
+		--weights bench/out/shapestext48_ema.safetensors
 
 clean-env:
 	rm -rf .dev

@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", choices=list(sd_random.DTYPES), default="fp32")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--out", default="", help="also write the printed line here")
     a = ap.parse_args(argv)
     dev, dtype = torch.device(a.device), sd_random.DTYPES[a.dtype]
     unet = sd_random.model(dev, dtype, a.channels).model.diffusion_model.to(dev)
@@ -65,8 +66,12 @@ def main(argv: list[str] | None = None) -> dict:
                 seconds[name].append(time.perf_counter() - t0)
     med = {name: statistics.median(s) for name, s in seconds.items()}
     diff = (results["batched"] - results["sequential"]).abs().max().item()
-    print(f"backward_lever: SD1.5 width {a.channels}, {a.size}x{a.size} latent, {a.device} {a.dtype}, "
-          f"{torch.get_num_threads()} threads, median of {a.repeats}: sequential {med['sequential']:.3f} s, "
-          f"batched {med['batched']:.3f} s, ratio {med['batched'] / med['sequential']:.2f}; "
-          f"max |difference| {diff:.2e}")
+    line = (f"backward_lever: SD1.5 width {a.channels}, {a.size}x{a.size} latent, {a.device} {a.dtype}, "
+            f"{torch.get_num_threads()} threads, median of {a.repeats}: sequential {med['sequential']:.3f} s, "
+            f"batched {med['batched']:.3f} s, ratio {med['batched'] / med['sequential']:.2f}; "
+            f"max |difference| {diff:.2e}")
+    print(line)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(line + "\n")
     return {"seconds": med, "max_difference": diff}

@@ -10,7 +10,8 @@ Then DDIMInvertToMemoryBank and DragonGuidedSampler (a DragonEnergyMove) under e
 DragonSampleToMemoryBank with a guided edit of the image it generated.
 Reported per phase and per edit a user runs (``edits``): UNet forwards in single-image passes (full /
 guidance-truncated), backward passes, wall time, peak RSS (and peak CUDA memory on a GPU), bank bytes, each as a
-ratio to (a), counted (``passes.units``) and timed; then the same edits counted for SD1.5 at 512x512.
+ratio to (a), counted (``passes.units``) and timed; then the same edits counted for SD1.5 at 512x512 (for
+``--model sdxl``: SDXL at 1024x1024, ``counted_arch``).
 "sd15" and "sdxl" are the full-size SD1.5 and SDXL UNet architectures with random weights (speed does not depend on
 the weights); ``--channels`` shrinks their width for a CPU smoke run.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import threading
 import time
 
@@ -165,6 +167,15 @@ def _passes(row: dict) -> Passes:
     return Passes(row["full_forwards"], row["guidance_forwards"], row["backwards"])
 
 
+NAMES = {"sd15": "SD1.5", "sdxl": "SDXL"}
+
+
+def counted_arch(model: str) -> tuple[str, int]:
+    """The full-size architecture and image size the counted table is for: SDXL at 1024 for an SDXL run, SD1.5 at
+    512 for every other model."""
+    return ("sdxl", 1024) if model == "sdxl" else ("sd15", 512)
+
+
 def report(results: dict, a) -> str:
     base = results[PLAIN]
     lines = [f"model {a.model}, {a.size}x{a.size}, {a.steps} steps, {a.device} {a.dtype}, bank {a.bank}, "
@@ -183,10 +194,11 @@ def report(results: dict, a) -> str:
         seconds = sum(results[ph]["seconds"] for ph in phases)
         lines.append(f"| {name} | {p.full_forwards} | {p.guidance_forwards} | {p.backwards} | "
                      f"{passes.units(p) / passes.units(_passes(base)):.2f} | {seconds / base['seconds']:.2f} |")
-    measured = flops.costs(flops.sd15(512))
-    lines += ["", f"counted for SD1.5 at 512x512 ({paper.STEPS} steps, CFG batch 2, a move), with spec section 7's "
-              f"weights and with each pass's FLOPs (truncated {measured.truncated:.3f}, backward "
-              f"{measured.backward:.3f} full forwards):",
+    family, size = counted_arch(a.model)
+    measured = flops.costs(flops.counted(family, size))
+    lines += ["", f"counted for {NAMES[family]} at {size}x{size} ({paper.STEPS} steps, CFG batch 2, a "
+              f"move), with spec section 7's weights (set for SD1.5) and with each pass's FLOPs on this "
+              f"architecture (truncated {measured.truncated:.3f}, backward {measured.backward:.3f} full forwards):",
               "| edit | UNet fwd full | fwd truncated | bwd | counted x plain (spec weights) | FLOPs x plain |",
               "|---|---|---|---|---|---|"]
     for name, p in passes.counted_edits().items():
@@ -213,6 +225,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--cfg", type=float, default=None)
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--json", default="")
+    ap.add_argument("--out", default="", help="also write the printed tables here (markdown)")
     a = ap.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -221,7 +234,11 @@ def main(argv: list[str] | None = None) -> dict:
     if a.refine is None:
         a.refine = TOY_INVERSION["refine"] if a.model == "shapes32" else paper.REFINE
     results = run(a)
-    print(report(results, a))
+    text = report(results, a)
+    print(text)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(f"`bench/run.py perf {' '.join(argv if argv is not None else sys.argv[2:])}`\n\n{text}\n")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"args": vars(a), "device_name": torch.cuda.get_device_name() if a.device.startswith("cuda")

@@ -48,16 +48,7 @@ VARIANTS = {"ours, DragonDiffusion": {"preset": "DragonDiffusion"}, "ours, Previ
 
 def found(picture: np.ndarray, colour: np.ndarray) -> np.ndarray:
     """The largest connected region of ``picture`` within t2.FOUND of ``colour`` (bool, H x W)."""
-    return largest(t2.near_colour(picture, colour))
-
-
-def largest(near: np.ndarray) -> np.ndarray:
-    """The largest connected region of the mask ``near`` (itself if it has none)."""
-    labels, n = ndimage.label(near)
-    if n == 0:
-        return near
-    sizes = ndimage.sum(near, labels, range(1, n + 1))
-    return labels == 1 + int(np.argmax(sizes))
+    return t2.largest(t2.near_colour(picture, colour))
 
 
 def shifted(mask: np.ndarray, dx: int, dy: int) -> np.ndarray | None:
@@ -74,7 +65,7 @@ def shifted(mask: np.ndarray, dx: int, dy: int) -> np.ndarray | None:
 def metrics(picture: np.ndarray, out: np.ndarray, source: np.ndarray, target: np.ndarray,
             colour: np.ndarray) -> dict[str, float]:
     near = t2.near_colour(out, colour)
-    obj = largest(near)
+    obj = t2.largest(near)
     (ty, tx), (oy, ox) = (np.argwhere(m).mean(axis=0) if m.any() else (np.nan, np.nan) for m in (target, obj))
     err = math.hypot(ox - tx, oy - ty) if obj.any() else float(picture.shape[-1])
     vacated = source & ~target

@@ -150,6 +150,15 @@ def near_colour(picture: np.ndarray, rgb: np.ndarray) -> np.ndarray:
     return np.linalg.norm(picture - rgb.reshape(3, 1, 1), axis=0) < FOUND
 
 
+def largest(near: np.ndarray) -> np.ndarray:
+    """The largest connected region of the mask ``near`` (itself if it has none)."""
+    labels, n = ndimage.label(near)
+    if n == 0:
+        return near
+    sizes = ndimage.sum(near, labels, range(1, n + 1))
+    return labels == 1 + int(np.argmax(sizes))
+
+
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum() / max((a | b).sum(), 1))
 

@@ -65,7 +65,8 @@ class DragonGuidedSampler(io.ComfyNode):
                                "sparse guidance, time travel at steps 22-28, regional SDE at steps 11-19. Fast: "
                                "DragonDiffusion guiding every other step (half the guidance work; see the README's "
                                "benchmark). Preview: 13 steps reading every 4th step of the same bank, 3 guided "
-                               "(SD1.5: 0.395x a plain 50-step KSampler), to try arrows before the full edit."),
+                               "(SD1.5: 0.395x a plain 50-step KSampler), to try arrows before the full edit; a bank "
+                               "of fewer than 19 steps it samples whole."),
                 io.Int.Input("start_step", default=0, min=0, max=999, tooltip="Start from the bank's inversion "
                              "latent at this step instead of x_T (0 = the paper)."),
                 io.Int.Input("guidance_until", default=paper.GUIDANCE_UNTIL, min=0, max=1000,

@@ -53,11 +53,19 @@ def test_each_cfg_half_reads_its_own_tokens(sd15):
     assert diff > 1e-3, diff
 
 
+def retrace_error(model, conds, shape, precision: str, cfg: float) -> tuple[float, float]:
+    """(max |retrace - generated|, max |generated|) for a bank stored at ``precision``."""
+    image, _, bank = generate(model, conds, shape, precision=precision, cfg=cfg)
+    return float((sample(model, bank, conds=conds, cfg=0.0)[0] - image).abs().max()), float(image.abs().max())
+
+
 def test_storage_precision_bounds_the_retrace(sd15):
+    """README (Editing a picture you generate), measured: fp16 9.6e-3 and fp8 1.1 on latents up to about 470."""
     model, conds = sd15
-    image, _, bank16 = generate(model, conds, (1, 4, 8, 8), precision="fp16")
-    diff16 = float((sample(model, bank16, conds=conds, cfg=0.0)[0] - image).abs().max())
-    assert 1e-5 < diff16 < 0.05 * float(image.abs().max()), diff16
+    diff16, top = retrace_error(model, conds, (1, 4, 8, 8), "fp16", 7.5)
+    diff8, _ = retrace_error(model, conds, (1, 4, 8, 8), "fp8", 7.5)
+    assert 300 < top < 700, top
+    assert 1e-5 < diff16 < 2e-2 < diff8 < 2.0, (diff16, diff8)
 
 
 def test_cfg_1_records_one_half_and_still_retraces(sd15):
@@ -117,3 +125,7 @@ def test_an_empty_edit_retraces_the_generation_on_the_proxy_model():
     out, counts = sample(model, bank, conds=conds, cfg=0.0)
     diff = float((out - image).abs().max())
     assert diff <= 1e-5 and counts["full_forwards"] == 100, diff
+    # stored banks (README, measured: fp16 7.5e-5, fp8 1.3e-2, pictures in [-1, 1])
+    diff16, _ = retrace_error(model, conds, (1, 3, 48, 48), "fp16", 4.0)
+    diff8, _ = retrace_error(model, conds, (1, 3, 48, 48), "fp8", 4.0)
+    assert 1e-5 < diff16 < 2e-4 < diff8 < 3e-2, (diff16, diff8)

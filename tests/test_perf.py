@@ -58,11 +58,13 @@ def test_the_edits_counted_for_sd15_at_512():
 
 def test_the_edits_counted_in_flops_for_sd15_at_512():
     """The same table with each pass weighted by its FLOPs, counted on the full-size SD1.5 UNet (meta device)."""
-    counted = flops.sd15(512)
+    counted = flops.counted("sd15", 512)
     costs = flops.costs(counted)
     assert counted["full"].total() == pytest.approx(0.803e12, rel=1e-3)  # spec section 7: about 0.40 TMAC
     assert costs.truncated == pytest.approx(0.754, abs=1e-3)  # spec section 7: about 0.75
     assert costs.backward == pytest.approx(0.823, abs=1e-3)  # 1.09x the truncated forward (spec: 1-2x)
+    # README, levers: the guidance forward and the CFG cond half agree up to output_blocks[3], the first bank layer
+    assert counted["before_bank"].total() / counted["full"].total() == pytest.approx(0.358, abs=1e-3)
     # the latent's gradient only: each convolution's backward costs its forward
     assert counted["backward"]["aten.convolution_backward"] == counted["truncated"]["aten.convolution"]
     rows = {k: round(passes.units(p, costs) / passes.units(passes.plain(), costs), 2)
@@ -76,6 +78,27 @@ def test_the_edits_counted_in_flops_for_sd15_at_512():
         "preview (bank reused)": 0.35,
         "re-edit, bank cached, DragonDiffusion": 1.95,
     }
+    at768 = flops.costs(flops.counted("sd15", 768))  # README: the shares at 768 (spec section 7: about 0.71)
+    assert (round(at768.truncated, 3), round(at768.backward, 3)) == (0.709, 0.844)
+    default = passes.counted_edits()["real-image edit, DragonDiffusion (inversion included)"]
+    assert passes.units(default, at768) / passes.units(passes.plain(), at768) == pytest.approx(2.43, abs=0.005)
+
+
+def test_the_edits_counted_in_flops_for_sdxl_at_1024():
+    """SDXL's taps sit after output_blocks[2] and [5], under its 10-deep transformers, so a truncated forward skips
+    only the last, attention-free level: guidance costs more of a full forward than on SD1.5."""
+    counted = flops.counted("sdxl", 1024)
+    costs = flops.costs(counted)
+    assert counted["full"].total() == pytest.approx(6.761e12, rel=1e-3)  # 8.4x SD1.5 at 512
+    assert costs.truncated == pytest.approx(0.952, abs=1e-3)
+    assert costs.backward == pytest.approx(1.055, abs=1e-3)
+    assert counted["before_bank"].total() / counted["full"].total() == pytest.approx(0.434, abs=1e-3)  # README, levers
+    assert counted["backward"]["aten.convolution_backward"] == counted["truncated"]["aten.convolution"]
+    ratio = {k: passes.units(p, costs) / passes.units(passes.plain(), costs) for k, p in passes.counted_edits().items()}
+    assert ratio["real-image edit, DragonDiffusion (inversion included)"] == pytest.approx(2.70, abs=0.005)
+    assert ratio["generated-image edit, DragonDiffusion (no inversion)"] == pytest.approx(2.20, abs=0.005)
+    assert ratio["preview (bank reused)"] == pytest.approx(0.38, abs=0.005)
+    assert perf.counted_arch("sdxl") == ("sdxl", 1024) and perf.counted_arch("proxy") == ("sd15", 512)
 
 
 def test_the_sampler_spends_the_flops_counted_per_pass(tiny_sd15):

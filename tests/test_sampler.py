@@ -153,3 +153,15 @@ def test_a_plain_ksampler_after_an_edit_is_unaffected():
         leftovers = sum(len(getattr(m, "weight_function", [])) for m in model.model.diffusion_model.modules())
     assert torch.equal(before["samples"], after["samples"])
     assert leftovers == 0
+
+
+def test_preview_strides_scale_with_the_bank_and_read_every_step_below_19():
+    """The node's tooltip: Preview reads every 4th step of a 50-step bank; a bank of fewer than 19 steps it samples
+    whole (the stride, 4 of 50 scaled, rounds to 1)."""
+    def plan(steps):
+        return presets.StepPlan(presets.PRESETS["Preview"], steps, 0, presets.at(30, steps), presets.at(5, steps), True)
+
+    assert list(plan(50).indices) == list(range(0, 50, 4))
+    assert [i for i in plan(50).indices if plan(50).guided(i)] == [0, 4, 8]
+    assert (plan(25).stride, plan(19).stride, plan(18).stride) == (2, 2, 1)
+    assert list(plan(18).indices) == list(range(18))

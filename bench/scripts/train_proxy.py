@@ -61,7 +61,8 @@ def save_checkpoint(path: str, weights_path: str, unet, text, ema: dict, opt, ge
             tensors[f"t/{k}"] = torch.as_tensor(st["step"], dtype=torch.float32).reshape(1)
     tensors["rng"] = gen.get_state()
     meta = {"step": str(step), "log": json.dumps(log), "args": json.dumps(args)}
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    for folder in {os.path.dirname(os.path.abspath(p)) for p in (path, weights_path)}:
+        os.makedirs(folder, exist_ok=True)
     tmp = path + ".tmp"
     safetensors.torch.save_file(tensors, tmp, metadata=meta)
     os.replace(tmp, path)
