@@ -35,13 +35,14 @@ def reconstruct(runner: s2.Runner, task: t2.Task, bank, truth: tuple[np.ndarray,
     return t2.psnr(out, truth[0]), t2.iou(t2.object_pixels(task.scene, 0, out), truth[1])
 
 
-def run(weights: list[str], n: int, cfgs: list[float], bank_froms: list[int], steps: int) -> dict:
+def run(weights: list[str], n: int, cfgs: list[float], bank_froms: list[int], steps: int,
+        refine: int = paper.REFINE) -> dict:
     rows = {}
     tasks = t2.tasks("move", n, scenes.SEED_RANGES["test"][0], True)  # held-out family as object 0
     renders = [scenes2.render(task.scene) for task in tasks]
     truths = [(r, t2.object_pixels(task.scene, 0, r)) for task, r in zip(tasks, renders)]
     for w in weights:
-        runner = s2.Runner(steps, w)
+        runner = s2.Runner(steps, w, refine=refine)
         banks = [runner.bank(task.scene) for task in tasks]
         for cfg in cfgs:
             for bank_from in bank_froms:
@@ -74,12 +75,14 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--bank-from", default=f"0,{paper.BANK_FROM},{paper.STEPS}",
                     help=f"bank start steps of a {paper.STEPS}-step run ({paper.STEPS}: no bank)")
     ap.add_argument("--steps", type=int, default=paper.STEPS)
+    ap.add_argument("--refine", type=int, default=paper.REFINE,
+                    help="the inversion's fixed-point iterations (the paper's: 0); say it in --labels")
     ap.add_argument("--labels", default="", help="comma-separated names of the weight files, for the table")
     ap.add_argument("--out", default="", help="write the table (markdown) here")
     a = ap.parse_args(argv)
     weights = a.weights.split(",")
     rows = run(weights, a.scenes, [float(c) for c in a.cfg.split(",")], [int(b) for b in a.bank_from.split(",")],
-               a.steps)
+               a.steps, a.refine)
     if a.out:
         with open(a.out, "w") as f:
             f.write(table(rows, dict(zip(weights, a.labels.split(","))) if a.labels else {}))

@@ -32,7 +32,7 @@ def sample(model, text, prompt: str, seed: int, steps: int = 30, cfg: float = 4.
 
 def colour_pixels(img: np.ndarray, colour: str) -> int:
     """How many pixels of ``img`` (3, H, W) in [-1, 1] are within the benchmark's tolerance of a named colour."""
-    return int(t2.near_colour(img, scenes2._rgb(colour, scenes2.COLOURS)).sum())
+    return int(t2.named_colour(img, colour).sum())
 
 
 SHAPE_WORDS = ("disc", "rectangle", "triangle")  # training words whose outlines differ most in roundness
@@ -44,7 +44,7 @@ def roundness(img: np.ndarray, colour: str) -> float | None:
     holds it: about 1 for a disc, 0.64 for a square (0.48-0.62 for the generator's rectangles, aspect 0.45-0.8),
     0.41 for an equilateral triangle; small corners read a little rounder (pixel edges are added along the radius
     only). None under 20 pixels. Rendered single flat objects measure disc 0.87, rectangle 0.52, triangle 0.43."""
-    region = t2.largest(t2.near_colour(img, scenes2._rgb(colour, scenes2.COLOURS)))
+    region = t2.largest(t2.named_colour(img, colour))
     if region.sum() < 20:
         return None
     ys, xs = np.nonzero(region)
@@ -61,6 +61,11 @@ def shape_following(model, text, seeds: int, steps: int = 20,
             for w in words}
 
 
+def disc_triangle_pairs(rounds: dict[str, list[float | None]]) -> list[tuple[float, float]]:
+    """(disc, triangle) roundness at each seed where both samples drew a region."""
+    return [(d, t) for d, t in zip(rounds["disc"], rounds["triangle"]) if d is not None and t is not None]
+
+
 def shape_report(rounds: dict[str, list[float | None]]) -> str:
     """Mean roundness per word (over the samples with a region) and how often, at one seed, the disc is rounder
     than the triangle."""
@@ -68,7 +73,7 @@ def shape_report(rounds: dict[str, list[float | None]]) -> str:
     for w, r in rounds.items():
         found = [x for x in r if x is not None]
         lines.append(f"| {w} | {np.mean(found) if found else float('nan'):.3f} | {len(found)} of {len(r)} |")
-    pairs = [(d, t) for d, t in zip(rounds["disc"], rounds["triangle"]) if d is not None and t is not None]
+    pairs = disc_triangle_pairs(rounds)
     lines.append(f"disc rounder than triangle at the same seed: {sum(d > t for d, t in pairs)} of {len(pairs)}")
     return "\n".join(lines)
 

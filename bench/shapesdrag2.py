@@ -76,10 +76,11 @@ def _mask(m: np.ndarray) -> torch.Tensor:
 class Runner:
     """The proxy model, its text encoder and the pixel VAE; inverts a picture and runs every variant of a task."""
 
-    def __init__(self, steps: int = paper.STEPS, weights: str = proxy_model.WEIGHTS, cfg: float = 0.0):
+    def __init__(self, steps: int = paper.STEPS, weights: str = proxy_model.WEIGHTS, cfg: float = 0.0,
+                 refine: int = paper.REFINE):
         self.model, self.text = proxy_model.load(weights)
         self.vae = proxy_model.vae(proxy_model.model_arch(self.model))
-        self.steps = steps
+        self.steps, self.refine = steps, refine
         self.settings = {**SAMPLER, "cfg": cfg, "guidance_until": presets.at(paper.GUIDANCE_UNTIL, steps),
                          "bank_start_step": presets.at(paper.BANK_FROM, steps)}  # the paper's, scaled to ``steps``
         self.inpaint_cfg = cfg or paper.CFG_EMPTY_EDIT
@@ -91,7 +92,8 @@ class Runner:
         image = torch.from_numpy(scenes2.to_image(scenes2.render(scene)))[None]
         (latent,) = comfy_nodes.VAEEncode().encode(self.vae, image)
         return DDIMInvertToMemoryBank.execute(model=self.model, latent=latent, conditioning=self.cond(scene.prompt()),
-                                              steps=self.steps, bank_precision="fp16", bank_device="cpu").args[1]
+                                              steps=self.steps, bank_precision="fp16", bank_device="cpu",
+                                              refine=self.refine).args[1]
 
     def energy(self, task: t2.Task, bank, ref_bank, pack_noise: bool = False):
         """The task's energy through its node; ``pack_noise``: with this pack's start-noise variant."""

@@ -46,9 +46,9 @@ VARIANTS = {"ours, DragonDiffusion": {"preset": "DragonDiffusion"}, "ours, Previ
                                "ablation": Ablation(bank_attention=False)}}
 
 
-def found(picture: np.ndarray, colour: np.ndarray) -> np.ndarray:
-    """The largest connected region of ``picture`` within t2.FOUND of ``colour`` (bool, H x W)."""
-    return t2.largest(t2.near_colour(picture, colour))
+def found(picture: np.ndarray, colour: str) -> np.ndarray:
+    """The largest connected region of ``picture`` of the named colour (within t2.FOUND; bool, H x W)."""
+    return t2.largest(t2.named_colour(picture, colour))
 
 
 def shifted(mask: np.ndarray, dx: int, dy: int) -> np.ndarray | None:
@@ -63,8 +63,8 @@ def shifted(mask: np.ndarray, dx: int, dy: int) -> np.ndarray | None:
 
 
 def metrics(picture: np.ndarray, out: np.ndarray, source: np.ndarray, target: np.ndarray,
-            colour: np.ndarray) -> dict[str, float]:
-    near = t2.near_colour(out, colour)
+            colour: str) -> dict[str, float]:
+    near = t2.named_colour(out, colour)
     obj = t2.largest(near)
     (ty, tx), (oy, ox) = (np.argwhere(m).mean(axis=0) if m.any() else (np.nan, np.nan) for m in (target, obj))
     err = math.hypot(ox - tx, oy - ty) if obj.any() else float(picture.shape[-1])
@@ -93,7 +93,7 @@ def run(n_scenes: int, steps: int) -> tuple[dict, dict]:
                                                                                         scenes2.SIZE)},
                 seed=seed, steps=steps, cfg=cfg, bank_precision="fp16", bank_device="cpu").args
             picture = move_eval.decode(vae, image)
-            colour = scenes2._rgb(task.scene.objects[0].colour, scenes2.COLOURS)
+            colour = task.scene.objects[0].colour
             source = found(picture, colour)
             target = shifted(source, int(task.dx), int(task.dy)) if source.sum() >= MIN_PIXELS else None
             if target is None:

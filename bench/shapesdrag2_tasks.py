@@ -142,12 +142,17 @@ def object_pixels(scene: scenes2.Scene, index: int, out: np.ndarray) -> np.ndarr
     colour (so a ghost or a smear counts as object)."""
     without = scenes2.render(scene.without(index))
     differs = np.linalg.norm(out - without, axis=0) > FOUND
-    return differs | near_colour(out, scenes2._rgb(scene.objects[index].colour, scenes2.COLOURS))
+    return differs | named_colour(out, scene.objects[index].colour)
 
 
 def near_colour(picture: np.ndarray, rgb: np.ndarray) -> np.ndarray:
     """Pixels of ``picture`` (3, H, W) within FOUND of the colour ``rgb`` (3,), both in [-1, 1] (bool, H x W)."""
     return np.linalg.norm(picture - rgb.reshape(3, 1, 1), axis=0) < FOUND
+
+
+def named_colour(picture: np.ndarray, name: str) -> np.ndarray:
+    """Pixels of ``picture`` (3, H, W) in [-1, 1] within FOUND of the scene generator's colour ``name``."""
+    return near_colour(picture, scenes2._rgb(name, scenes2.COLOURS))
 
 
 def largest(near: np.ndarray) -> np.ndarray:

@@ -162,7 +162,7 @@ def test_samples_are_rounder_for_disc_than_for_triangle():
         pytest.skip("no ShapesText48 weights yet: make train-proxy")
     model, text = proxy_model.load()
     rounds = proxy_samples.shape_following(model, text, 8, words=("disc", "triangle"))
-    pairs = [(d, t) for d, t in zip(rounds["disc"], rounds["triangle"]) if d is not None and t is not None]
+    pairs = proxy_samples.disc_triangle_pairs(rounds)
     assert len(pairs) >= 5 and sum(d > t for d, t in pairs) >= 0.8 * len(pairs), rounds
     assert np.mean([d for d, _ in pairs]) > np.mean([t for _, t in pairs]) + 0.2, rounds
 
