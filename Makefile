@@ -31,7 +31,8 @@ bench-shapes32: setup
 perf: setup
 	$(PY) bench/run.py perf --threads 1 --out bench/results/perf_proxy_cpu.md
 
-# What a lent GPU machine needs for bench/gpu_check.sh (issue 22's GPU check), in .gpu/ (carry it to the device).
+# What a lent GPU machine needs for bench/gpu_check.sh (issue 22's GPU check) and bench/gpu_train.sh (issue 18's
+# training), in .gpu/ (carry it to the device).
 gpu-kit: setup
 	bash bench/gpu_kit.sh
 
@@ -46,8 +47,9 @@ train-toy: setup
 
 # Train the prompt-conditioned proxy model for up to PROXY_MINUTES more minutes, resuming from its checkpoint
 # (bench/weights/shapestext48_checkpoint.safetensors); run it again to go on. PROXY_ARGS is the run's recipe since
-# step 7,000 (bench/PROXY_CARD.md). The EMA weights go to bench/out/, not over the benchmarks' judge
-# (bench/weights/shapestext48.safetensors), which changes only with a rerun of the benchmarks.
+# step 7,000 (bench/PROXY_CARD.md). The checkpoint has reached its 12,000 steps: it now says so and writes nothing.
+# The EMA weights go to bench/out/, not over the benchmarks' judge (bench/weights/shapestext48.safetensors), which
+# changes only with a rerun of the benchmarks.
 PROXY_MINUTES ?= 60
 PROXY_ARGS ?= --steps 12000 --autocast off
 train-proxy: setup

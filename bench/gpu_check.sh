@@ -6,12 +6,7 @@
 #   first, one batched backward against two (README, levers) on the full-width SD1.5 UNet at 512^2.
 set -uo pipefail
 OUT="${OUT:-bench/out/gpu}"
-mkdir -p "$OUT" /tmp/site
-exec > >(tee "$OUT/log.txt") 2>&1
-nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu/whl/*.whl \
-  || exit 1
-export PYTHONPATH="/tmp/site:$PWD/.gpu/stubs" COMFYUI_PATH="$PWD/.gpu/ComfyUI" PYTHONUNBUFFERED=1
+source "$(dirname "${BASH_SOURCE[0]}")/gpu_env.sh"
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
 timeout 60 python3 bench/run.py backward_lever --channels 320 --size 64 --device cuda --dtype fp16 \
   --out "$OUT/backward_lever.txt" || echo "backward_lever failed: exit $?"

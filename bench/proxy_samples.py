@@ -56,9 +56,13 @@ def shape_following(model, text, seeds: int, steps: int = 20,
                     words: tuple[str, ...] = SHAPE_WORDS) -> dict[str, list[float | None]]:
     """Roundness of samples of "a {colour} {word} on a gray background" per shape word, the same seeds and colours
     for every word (seed k, colour k mod 6)."""
-    return {w: [roundness(sample(model, text, f"a {c} {w} on a gray background", k, steps), c)
-                for k, c in ((k, SHAPE_COLOURS[k % len(SHAPE_COLOURS)]) for k in range(seeds))]
-            for w in words}
+    rounds: dict[str, list[float | None]] = {}
+    for w in words:
+        rounds[w] = []
+        for k in range(seeds):
+            c = SHAPE_COLOURS[k % len(SHAPE_COLOURS)]
+            rounds[w].append(roundness(sample(model, text, f"a {c} {w} on a gray background", k, steps), c))
+    return rounds
 
 
 def disc_triangle_pairs(rounds: dict[str, list[float | None]]) -> list[tuple[float, float]]:

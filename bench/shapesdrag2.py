@@ -154,9 +154,10 @@ class Runner:
         return {name: out[name] for name in variants}
 
 
-def run(n_scenes: int, steps: int, modes=t2.MODES, cfg: float = 0.0, variants=VARIANTS) -> tuple[dict, dict]:
+def run(n_scenes: int, steps: int, modes=t2.MODES, cfg: float = 0.0, variants=VARIANTS,
+        weights: str = proxy_model.WEIGHTS) -> tuple[dict, dict]:
     """(rows of mean metrics per mode, family and variant; the first scene's pictures per mode and family)."""
-    runner = Runner(steps, cfg=cfg)
+    runner = Runner(steps, weights, cfg=cfg)
     rows, sheet = {}, {}
     for mode in modes:
         for held_out in (False, True):
@@ -179,10 +180,11 @@ def run(n_scenes: int, steps: int, modes=t2.MODES, cfg: float = 0.0, variants=VA
     return rows, sheet
 
 
-def table(rows: dict, seconds: float, steps: int, cfg: float = 0.0) -> str:
+def table(rows: dict, seconds: float, steps: int, cfg: float = 0.0, weights: str = proxy_model.WEIGHTS) -> str:
     settings = (f"CFG {cfg:g} in every variant (a settings ablation; the paper's settings otherwise)" if cfg
                 else "the paper's settings and defaults")
-    out = [f"ShapesDrag v2, ShapesText48 proxy, {settings}, {steps} steps; whole run "
+    model = "" if weights == proxy_model.WEIGHTS else f" (weights {os.path.basename(weights)})"
+    out = [f"ShapesDrag v2, ShapesText48 proxy{model}, {settings}, {steps} steps; whole run "
            f"{seconds:.0f} s. Means over scenes (n per row); shape IoU ± its std.", "",
            "| mode | families | variant | shape IoU | centroid err (px) | ghost | bg PSNR (dB) | bg drift | colour err "
            "| n |", "|---|---|---|---|---|---|---|---|---|---|"]
@@ -201,8 +203,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--cfg", type=float, default=0.0,
                     help="one CFG for every variant, (c)'s inpainting included (0: the paper's per mode)")
     ap.add_argument("--variants", default=";".join(VARIANTS), help="semicolon-separated, from the list above")
+    ap.add_argument("--weights", default=proxy_model.WEIGHTS,
+                    help="the proxy's weights (default: the judge's); e.g. a newer EMA from bench/out")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
-    ap.add_argument("--name", default="", help="result files' name (default shapesdrag2, or shapesdrag2_cfgN)")
+    ap.add_argument("--name", default="", help="result files' name (default shapesdrag2, with _cfgN and the weights' "
+                    "file name when those are not the defaults)")
     ap.add_argument("--sheet", default="", help="write a contact sheet here: the first scene of each mode and family")
     a = ap.parse_args(argv)
     variants = tuple(v.strip() for v in a.variants.split(";"))
@@ -210,11 +215,12 @@ def main(argv: list[str] | None = None) -> dict:
     if unknown:
         ap.error(f"--variants: unknown {sorted(unknown)}; choose from {list(VARIANTS)}")
     t0 = time.time()
-    rows, sheet = run(a.scenes, a.steps, a.modes.split(","), a.cfg, variants)
+    rows, sheet = run(a.scenes, a.steps, a.modes.split(","), a.cfg, variants, a.weights)
     if a.sheet:
         shapesdrag.contact_sheet(sheet, a.sheet, variants, scenes2.SIZE)
-    report = table(rows, time.time() - t0, a.steps, a.cfg)
-    name = a.name or (f"shapesdrag2_cfg{a.cfg:g}" if a.cfg else "shapesdrag2")
+    report = table(rows, time.time() - t0, a.steps, a.cfg, a.weights)
+    name = a.name or "_".join(["shapesdrag2"] + ([f"cfg{a.cfg:g}"] if a.cfg else []) + (
+        [] if a.weights == proxy_model.WEIGHTS else [os.path.splitext(os.path.basename(a.weights))[0]]))
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, f"{name}.md"), "w") as f:
         f.write(report)

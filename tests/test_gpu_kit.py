@@ -1,10 +1,14 @@
-"""bench/gpu_kit.sh builds what a lent GPU machine needs to run bench/gpu_check.sh (issue 22's GPU check). No GPU is
+"""bench/gpu_kit.sh builds what a lent GPU machine needs to run bench/gpu_check.sh (issue 22's GPU check) and
+bench/gpu_train.sh (issue 18's training). No GPU is
 here, so this simulates that machine's Python (device library, KINDS.md: PyTorch and most of ComfyUI's dependencies,
 no PyAV, no network): ComfyUI from the kit, the kit's wheels installed offline, PyAV only as the kit's stand-in,
 which shadows the real one on the path; and the kit small enough to travel with the repo (64 MiB)."""
+import json
 import os
 import subprocess
 import sys
+
+import safetensors
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -13,7 +17,7 @@ def _bytes(root: str) -> int:
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(root) for f in files)
 
 
-def test_the_gpu_kit_runs_the_perf_script_without_pyav(tmp_path):
+def test_the_gpu_kit_runs_the_perf_and_training_scripts_without_pyav(tmp_path):
     kit, site = tmp_path / "kit", tmp_path / "site"
     subprocess.run(["bash", "bench/gpu_kit.sh"], cwd=ROOT, env={**os.environ, "GPU_KIT": str(kit)}, check=True)
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
@@ -34,3 +38,15 @@ def test_the_gpu_kit_runs_the_perf_script_without_pyav(tmp_path):
                           "32", "--steps", "4"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "| guided, Preview | 8 | 2 | 2 |" in run.stdout, run.stdout[-3000:]
+    # bench/gpu_train.sh (issue 18's training on a lent GPU), from the same kit, with its device and sizes set for
+    # this CPU: 2 steps, the scenes rendered by 2 worker processes
+    out = tmp_path / "out"
+    env = {**os.environ, "GPU_KIT": str(kit), "SITE": str(tmp_path / "site2"), "OUT": str(out),
+           "TRAIN_DEVICE": "cpu", "TRAIN_UNTIL": "2", "TRAIN_BATCH": "2", "TRAIN_WORKERS": "2",
+           "TRAIN_AUTOCAST": "off", "TRAIN_CHECKPOINT": str(tmp_path / "ck.st"),
+           "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
+    train = subprocess.run(["bash", "bench/gpu_train.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=600)
+    assert train.returncode == 0 and "train_proxy: stopped at step 2" in train.stdout, train.stdout[-3000:]
+    with safetensors.safe_open(str(out / "shapestext48_gpu_ema.safetensors"), "pt") as f:
+        assert f.metadata()["step"] == "2" and json.loads(f.metadata()["args"])["workers"] == 2

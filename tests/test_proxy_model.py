@@ -1,6 +1,7 @@
 """Issue 18 (foundation): the ShapesDrag v2 scene generator, the proxy model's tokenizer and text encoder, its
 resumable training, and the model through ComfyUI's own classes with its prompt reaching the UNet."""
 import os
+import pathlib
 
 import numpy as np
 import pytest
@@ -66,11 +67,15 @@ def _train(tmp_path, name, *argv):
 def test_training_resumes_bit_for_bit(tmp_path):
     straight, _, w_straight = _train(tmp_path, "a", "--until", "4")
     _train(tmp_path, "b", "--until", "2")
-    resumed, _, w_resumed = _train(tmp_path, "b", "--until", "4")
+    # the second sitting's scenes rendered ahead by two worker processes: the same batches, so the same weights
+    resumed, ck, w_resumed = _train(tmp_path, "b", "--until", "4", "--workers", "2")
     assert straight["step"] == resumed["step"] == 4
     assert [row[1] for row in straight["log"]] == [row[1] for row in resumed["log"]]  # the same losses
     a, b = safetensors.torch.load_file(w_straight), safetensors.torch.load_file(w_resumed)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    before = os.stat(ck).st_mtime_ns, pathlib.Path(ck).read_bytes()
+    again, _, _ = _train(tmp_path, "b", "--until", "4")  # already there: nothing trained, nothing rewritten
+    assert again["step"] == 4 and (os.stat(ck).st_mtime_ns, pathlib.Path(ck).read_bytes()) == before
 
 
 @pytest.fixture(scope="module")

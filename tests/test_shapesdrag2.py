@@ -62,6 +62,20 @@ def test_every_variant_runs_on_the_proxy(runner, mode):
         assert np.abs(c - b)[:, vacated].max() > 1e-3
 
 
+def test_other_weights_write_their_own_results(tmp_path):
+    """``--weights`` (a candidate judge) names its results after the file, so the judge's results stay."""
+    import shutil
+
+    from dragon_drag_edit.bench import proxy_model, shapesdrag2
+
+    weights = shutil.copy(proxy_model.WEIGHTS, tmp_path / "candidate.safetensors")
+    shapesdrag2.main(["--scenes", "1", "--steps", "2", "--modes", "paste", "--variants", "(b) pixel operation",
+                      "--weights", str(weights), "--out", str(tmp_path)])
+    assert sorted(os.listdir(tmp_path)) == ["candidate.safetensors", "shapesdrag2_candidate.json",
+                                            "shapesdrag2_candidate.md"]
+    assert "(weights candidate.safetensors)" in (tmp_path / "shapesdrag2_candidate.md").read_text()
+
+
 def test_generated_picture_metrics_score_the_ideal_move_perfectly():
     from dragon_drag_edit.bench import shapesdrag2_generated as gen
 

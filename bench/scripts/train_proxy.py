@@ -12,8 +12,10 @@ max(1, sigma) ** 1.5, as for Shapes32 (bench/MODEL_CARD.md).
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import math
+import multiprocessing
 import os
 import time
 
@@ -52,12 +54,12 @@ def _named_params(unet, text) -> dict[str, torch.nn.Parameter]:
 def save_checkpoint(path: str, weights_path: str, unet, text, ema: dict, opt, gen, step: int, log: list,
                     args: dict) -> None:
     params = _named_params(unet, text)
-    tensors = {f"w/{k}": v.detach().contiguous() for k, v in params.items()}
-    tensors.update({f"ema/{k}": v.contiguous() for k, v in ema.items()})
+    tensors = {f"w/{k}": v.detach().cpu().contiguous() for k, v in params.items()}
+    tensors.update({f"ema/{k}": v.cpu().contiguous() for k, v in ema.items()})
     for k, p in params.items():
         st = opt.state.get(p, {})
         if st:
-            tensors[f"m/{k}"], tensors[f"v/{k}"] = st["exp_avg"].contiguous(), st["exp_avg_sq"].contiguous()
+            tensors[f"m/{k}"], tensors[f"v/{k}"] = st["exp_avg"].cpu().contiguous(), st["exp_avg_sq"].cpu().contiguous()
             tensors[f"t/{k}"] = torch.as_tensor(st["step"], dtype=torch.float32).reshape(1)
     tensors["rng"] = gen.get_state()
     meta = {"step": str(step), "log": json.dumps(log), "args": json.dumps(args)}
@@ -67,7 +69,7 @@ def save_checkpoint(path: str, weights_path: str, unet, text, ema: dict, opt, ge
     safetensors.torch.save_file(tensors, tmp, metadata=meta)
     os.replace(tmp, path)
     tmp = weights_path + ".tmp"
-    safetensors.torch.save_file({k: v.float().contiguous() for k, v in ema.items()}, tmp,
+    safetensors.torch.save_file({k: v.float().cpu().contiguous() for k, v in ema.items()}, tmp,
                                 metadata={"step": str(step), "args": json.dumps(args)})
     os.replace(tmp, weights_path)
 
@@ -85,29 +87,49 @@ def load_checkpoint(path: str, unet, text, ema: dict, opt, gen, arch: str) -> tu
         for k, p in params.items():
             p.copy_(tensors[f"w/{k}"])
             if f"m/{k}" in tensors:
-                opt.state[p] = {"step": tensors[f"t/{k}"][0].clone(), "exp_avg": tensors[f"m/{k}"].clone(),
-                                "exp_avg_sq": tensors[f"v/{k}"].clone()}
+                opt.state[p] = {"step": tensors[f"t/{k}"][0].clone(), "exp_avg": tensors[f"m/{k}"].to(p.device),
+                                "exp_avg_sq": tensors[f"v/{k}"].to(p.device)}
         for k in ema:
             ema[k].copy_(tensors[f"ema/{k}"])
     gen.set_state(tensors["rng"])
     return int(meta["step"]), json.loads(meta["log"])
 
 
-def train_step(unet, text, opt, gen, ac, step: int, a) -> float:
-    seeds = range(a.seed0 + step * a.batch, a.seed0 + (step + 1) * a.batch)
-    x0, prompts = scenes2.batch(seeds)
+def _seeds(a, step: int) -> range:
+    return range(a.seed0 + step * a.batch, a.seed0 + (step + 1) * a.batch)
+
+
+def batches(a, start: int, stop: int, pool=None):
+    """The rendered scenes and prompts of steps start..stop-1, in order; with a ``pool``, rendered ahead by its
+    workers (at most two batches a worker waiting), the same batches either way."""
+    if pool is None:
+        yield from (scenes2.batch(_seeds(a, s)) for s in range(start, stop))
+        return
+    ahead, queued = collections.deque(), start
+    for _ in range(start, stop):
+        while queued < stop and len(ahead) < 2 * a.workers:
+            ahead.append(pool.apply_async(scenes2.batch, (_seeds(a, queued),)))
+            queued += 1
+        yield ahead.popleft().get()
+
+
+def train_step(unet, text, opt, gen, ac, step: int, a, data: tuple[np.ndarray, list[str]]) -> float:
+    """One step on ``data`` (a batch of scenes and their prompts); the noise and dropout are drawn on the CPU from
+    ``gen``, so the device changes nothing but arithmetic."""
+    x0, prompts = data
     drop = torch.rand(a.batch, generator=gen) < a.drop
     prompts = ["" if d else p for d, p in zip(drop.tolist(), prompts)]
     x0 = proxy_model.to_latent(a.arch, torch.from_numpy(x0))
     t = torch.randint(0, 1000, (a.batch,), generator=gen)
-    noise = torch.randn(x0.shape, generator=gen)
-    abar = ac[t].view(-1, 1, 1, 1)
-    xt = abar.sqrt() * x0 + (1 - abar).sqrt() * noise
+    noise = torch.randn(x0.shape, generator=gen).to(a.device)
+    abar = ac[t].view(-1, 1, 1, 1).to(a.device)
+    xt = abar.sqrt() * x0.to(a.device) + (1 - abar).sqrt() * noise
+    t = t.to(a.device)
     warm = min(1.0, (step + 1) / a.warmup)
     for group in opt.param_groups:
         group["lr"] = a.lr * warm * (0.55 + 0.45 * math.cos(math.pi * step / a.steps))
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.autocast == "bf16"):
-        ctx = text(proxy_model.tokenize(prompts))
+    with torch.autocast(torch.device(a.device).type, dtype=torch.bfloat16, enabled=a.autocast == "bf16"):
+        ctx = text(proxy_model.tokenize(prompts).to(a.device))
         pred = unet(xt, t.float(), context=ctx, transformer_options={})
     weight = ((1 - abar) / abar).sqrt().clamp(min=1.0) ** 1.5
     loss = (weight * (pred.float() - noise) ** 2).mean()
@@ -137,12 +159,31 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--autocast", choices=["bf16", "off"], default="bf16",
                     help="bf16 autocast on the CPU (as the committed checkpoint was trained); 'off' trains in fp32, "
                     "which is faster on CPUs without native bf16")
+    ap.add_argument("--device", default="cpu", help="where the model trains (e.g. cuda); the data and the random draws "
+                    "stay on the CPU, so a run resumes across machines")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="processes that render the scenes ahead of the training step (0: render in this one)")
     ap.add_argument("--checkpoint", default=CHECKPOINT)
     ap.add_argument("--weights", default=proxy_model.WEIGHTS, help="where the EMA weights go at every save")
     a = ap.parse_args(argv)
+    if not 0 <= a.workers <= 64:
+        ap.error("--workers: between 0 and 64")
     a.seed0 = SEED_RANGES["train"][0] + 500_000_000 + a.seed * 100_000_000
     torch.set_num_threads(a.threads)
+    # forked before the model reaches a device: the workers need this process's imports (the pack's name is set at
+    # load time) and render with numpy only
+    pool = multiprocessing.get_context("fork").Pool(a.workers) if a.workers else None
+    try:
+        return _train(a, pool)
+    finally:
+        if pool is not None:
+            pool.terminate()
+
+
+def _train(a, pool) -> dict:
     unet, text, gen = build(a.seed, a.arch)
+    unet.to(a.device)
+    text.to(a.device)
     params = list(_named_params(unet, text).values())
     opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.0)
     ema = {k: v.detach().clone() for k, v in _named_params(unet, text).items()}
@@ -154,10 +195,15 @@ def main(argv: list[str] | None = None) -> dict:
     stop = min(a.steps, a.until if a.until is not None else a.steps)
     print(f"train_proxy: {sum(p.numel() for p in params):,} params, batch {a.batch}, {a.threads} threads, "
           f"steps {step} -> {stop} (of {a.steps}), at most {a.minutes:g} min", flush=True)
+    if step >= stop:  # nothing to train: leave the checkpoint (and its committed bytes) as they are
+        print(f"train_proxy: the checkpoint is at step {step}, where this run stops; nothing to do "
+              f"(a larger --steps or --until goes on)", flush=True)
+        return {"step": step, "log": log}
     t0, running = time.time(), []
     args = {k: v for k, v in vars(a).items() if k not in ("checkpoint", "weights")}
+    data = batches(a, step, stop, pool)
     while step < stop and time.time() - t0 < a.minutes * 60:
-        running.append(train_step(unet, text, opt, gen, ac, step, a))
+        running.append(train_step(unet, text, opt, gen, ac, step, a, next(data)))
         with torch.no_grad():
             d = min(a.ema, (1 + step) / (10 + step))
             for k, v in _named_params(unet, text).items():
