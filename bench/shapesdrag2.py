@@ -180,10 +180,15 @@ def run(n_scenes: int, steps: int, modes=t2.MODES, cfg: float = 0.0, variants=VA
     return rows, sheet
 
 
+def other_weights(weights: str) -> str:
+    """The weights' file name when they are not the judge's, else ""."""
+    return "" if weights == proxy_model.WEIGHTS else os.path.basename(weights)
+
+
 def table(rows: dict, seconds: float, steps: int, cfg: float = 0.0, weights: str = proxy_model.WEIGHTS) -> str:
     settings = (f"CFG {cfg:g} in every variant (a settings ablation; the paper's settings otherwise)" if cfg
                 else "the paper's settings and defaults")
-    model = "" if weights == proxy_model.WEIGHTS else f" (weights {os.path.basename(weights)})"
+    model = f" (weights {other_weights(weights)})" if other_weights(weights) else ""
     out = [f"ShapesDrag v2, ShapesText48 proxy{model}, {settings}, {steps} steps; whole run "
            f"{seconds:.0f} s. Means over scenes (n per row); shape IoU ± its std.", "",
            "| mode | families | variant | shape IoU | centroid err (px) | ghost | bg PSNR (dB) | bg drift | colour err "
@@ -219,8 +224,9 @@ def main(argv: list[str] | None = None) -> dict:
     if a.sheet:
         shapesdrag.contact_sheet(sheet, a.sheet, variants, scenes2.SIZE)
     report = table(rows, time.time() - t0, a.steps, a.cfg, a.weights)
-    name = a.name or "_".join(["shapesdrag2"] + ([f"cfg{a.cfg:g}"] if a.cfg else []) + (
-        [] if a.weights == proxy_model.WEIGHTS else [os.path.splitext(os.path.basename(a.weights))[0]]))
+    tags = [f"cfg{a.cfg:g}"] if a.cfg else []
+    tags += [os.path.splitext(other_weights(a.weights))[0]] if other_weights(a.weights) else []
+    name = a.name or "_".join(["shapesdrag2", *tags])
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, f"{name}.md"), "w") as f:
         f.write(report)
