@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import safetensors
+import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -48,5 +49,9 @@ def test_the_gpu_kit_runs_the_perf_and_training_scripts_without_pyav(tmp_path):
     train = subprocess.run(["bash", "bench/gpu_train.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
                            timeout=600)
     assert train.returncode == 0 and "train_proxy: stopped at step 2" in train.stdout, train.stdout[-3000:]
-    with safetensors.safe_open(str(out / "shapestext48_gpu_ema.safetensors"), "pt") as f:
-        assert f.metadata()["step"] == "2" and json.loads(f.metadata()["args"])["workers"] == 2
+    ema = out / "shapestext48_gpu_ema.safetensors"
+    with safetensors.safe_open(str(ema), "pt") as f:
+        args = json.loads(f.metadata()["args"])
+        assert f.metadata()["step"] == "2" and args["workers"] == 2 and args["arch"] == "large48"
+        assert f.get_tensor("input_blocks.0.0.weight").dtype == torch.float16
+    assert os.path.getsize(ema) < 16 * 2**20  # what a file back from the lent machine may weigh

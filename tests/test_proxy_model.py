@@ -130,6 +130,30 @@ def test_the_space_to_depth_architecture_round_trips_through_comfyui_nodes(tmp_p
         _train(tmp_path, "s2d", "--until", "2")
 
 
+def test_the_large_architecture_trains_loads_and_is_judged_as_itself(tmp_path):
+    """large48, the larger model a lent GPU trains (bench/gpu_train.sh): the same pixels in, so its weights must load
+    as large48 and not as pixel48; the pack finds its bank layers at both attention levels and its two taps; and
+    ShapesDrag v2 runs a guided move with it (``--weights``), as the first GPU sitting's fp16 EMA will be judged."""
+    from dragon_drag_edit.bench import shapesdrag2
+    from dragon_drag_edit.dragon_ops import unet_map
+
+    _, ck, weights = _train(tmp_path, "large", "--arch", "large48", "--until", "1", "--weights-dtype", "fp16")
+    assert os.path.getsize(weights) < 16 * 2**20 < os.path.getsize(ck)  # the EMA comes back from a lent machine
+    model, text = proxy_model.load(weights)
+    assert {p.dtype for p in [*model.model.parameters(), *text.parameters()]} == {torch.float32}
+    with pytest.raises(ValueError, match=r"weights of no proxy architecture .*\(5, 64, 1\)"):
+        proxy_model.arch_of({"input_blocks.0.0.weight": torch.zeros(32, 5, 3, 3),
+                             "middle_block.0.in_layers.0.weight": torch.zeros(64)})
+    assert proxy_model.model_arch(model) == "large48" and proxy_model.is_pixel("large48")
+    assert sum(p.numel() for p in model.model.diffusion_model.parameters()) > 3 * 1_687_075  # pixel48's UNet
+    layout = unet_map.map_unet(model.model.diffusion_model)
+    assert sorted({layer.factor for layer in layout.bank_layers}) == [2, 4] and layout.tap_factors == (2, 1)
+    assert layout.tap_channels == (128, 64)  # pixel48: (64, 64)
+    shapesdrag2.main(["--scenes", "1", "--steps", "3", "--modes", "move", "--variants", "ours, DragonDiffusion",
+                      "--weights", weights, "--out", str(tmp_path)])
+    assert "| move | held-out | ours, DragonDiffusion |" in (tmp_path / "shapesdrag2_large_weights.md").read_text()
+
+
 PROMPT_PAIRS = [(shape, a, b) for shape in ("disc", "triangle", "star", "cross")  # star, cross: held out
                 for a, b in (("red", "blue"), ("yellow", "purple"), ("green", "pink"))]
 

@@ -69,7 +69,8 @@ def save_checkpoint(path: str, weights_path: str, unet, text, ema: dict, opt, ge
     safetensors.torch.save_file(tensors, tmp, metadata=meta)
     os.replace(tmp, path)
     tmp = weights_path + ".tmp"
-    safetensors.torch.save_file({k: v.float().cpu().contiguous() for k, v in ema.items()}, tmp,
+    dtype = {"fp32": torch.float32, "fp16": torch.float16}[args["weights_dtype"]]
+    safetensors.torch.save_file({k: v.to(dtype).cpu().contiguous() for k, v in ema.items()}, tmp,
                                 metadata={"step": str(step), "args": json.dumps(args)})
     os.replace(tmp, weights_path)
 
@@ -165,6 +166,8 @@ def main(argv: list[str] | None = None) -> dict:
                     help="processes that render the scenes ahead of the training step (0: render in this one)")
     ap.add_argument("--checkpoint", default=CHECKPOINT)
     ap.add_argument("--weights", default=proxy_model.WEIGHTS, help="where the EMA weights go at every save")
+    ap.add_argument("--weights-dtype", choices=["fp32", "fp16"], default="fp32",
+                    help="the EMA weights' file (fp16 halves it: a lent GPU machine returns files of 16 MiB at most)")
     a = ap.parse_args(argv)
     if not 0 <= a.workers <= 64:
         ap.error("--workers: between 0 and 64")
