@@ -40,10 +40,10 @@ UNET_CONFIG = {
 S2D_CONFIG = {**UNET_CONFIG, "image_size": scenes2.SIZE // 2, "in_channels": 12, "out_channels": 12,
               "transformer_depth": [1, 1, 1], "transformer_depth_output": [1] * 6}
 # The larger model for a GPU (issue 18): training pixel48 on to its schedule's end did not make it draw the shapes
-# its prompts name (bench/PROXY_CARD.md), so its capacity, not its training time, is what a lent GPU should raise.
-# Shaped like SD1.5's UNet: two residual blocks a level and channels x1, x2, x4 (128 at 12x12), the same attention
-# levels and text encoder: 3.6x pixel48's UNet parameters at 2.3x its FLOPs, and an fp16 EMA of 12 MB, which comes
-# back from the lent machine as one file (16 MiB at most).
+# its prompts name (bench/PROXY_CARD.md), so we expect capacity, not training time, to be what a lent GPU should
+# raise. SD1.5's two residual blocks a level and its first three channel multipliers (x1, x2, x4: 128 channels at
+# 12x12), pixel48's attention levels and text encoder: 3.6x pixel48's UNet parameters at 2.3x its FLOPs, and an
+# fp16 EMA of 12.4 MB, which comes back from the lent machine as one file (16 MiB at most).
 LARGE_CONFIG = {**UNET_CONFIG, "num_res_blocks": [2, 2, 2], "channel_mult": [1, 2, 4],
                 "transformer_depth": [0, 0, 1, 1, 1, 1], "transformer_depth_output": [0, 0, 0, 1, 1, 1, 1, 1, 1]}
 ARCHS = {"pixel48": UNET_CONFIG, "s2d24": S2D_CONFIG, "large48": LARGE_CONFIG}
@@ -125,7 +125,8 @@ def is_pixel(arch: str) -> bool:
 
 def _layout(cfg: dict) -> tuple[int, int, int]:
     """What tells the architectures apart in their weights: latent channels, the deepest level's channels and the
-    number of encoder blocks."""
+    number of encoder blocks (ComfyUI's UNetModel: the input convolution, the residual blocks and a downsampler
+    between levels)."""
     return cfg["in_channels"], cfg["model_channels"] * cfg["channel_mult"][-1], len(cfg["channel_mult"]) + sum(
         cfg["num_res_blocks"])
 

@@ -52,7 +52,7 @@ def _named_params(unet, text) -> dict[str, torch.nn.Parameter]:
 
 
 def save_checkpoint(path: str, weights_path: str, unet, text, ema: dict, opt, gen, step: int, log: list,
-                    args: dict) -> None:
+                    args: dict, weights_dtype: torch.dtype = torch.float32) -> None:
     params = _named_params(unet, text)
     tensors = {f"w/{k}": v.detach().cpu().contiguous() for k, v in params.items()}
     tensors.update({f"ema/{k}": v.cpu().contiguous() for k, v in ema.items()})
@@ -69,8 +69,7 @@ def save_checkpoint(path: str, weights_path: str, unet, text, ema: dict, opt, ge
     safetensors.torch.save_file(tensors, tmp, metadata=meta)
     os.replace(tmp, path)
     tmp = weights_path + ".tmp"
-    dtype = {"fp32": torch.float32, "fp16": torch.float16}[args["weights_dtype"]]
-    safetensors.torch.save_file({k: v.to(dtype).cpu().contiguous() for k, v in ema.items()}, tmp,
+    safetensors.torch.save_file({k: v.to(weights_dtype).cpu().contiguous() for k, v in ema.items()}, tmp,
                                 metadata={"step": str(step), "args": json.dumps(args)})
     os.replace(tmp, weights_path)
 
@@ -204,6 +203,7 @@ def _train(a, pool) -> dict:
         return {"step": step, "log": log}
     t0, running = time.time(), []
     args = {k: v for k, v in vars(a).items() if k not in ("checkpoint", "weights")}
+    dtype = {"fp32": torch.float32, "fp16": torch.float16}[a.weights_dtype]
     data = batches(a, step, stop, pool)
     while step < stop and time.time() - t0 < a.minutes * 60:
         running.append(train_step(unet, text, opt, gen, ac, step, a, next(data)))
@@ -217,7 +217,7 @@ def _train(a, pool) -> dict:
             running = []
             print(f"step {step:6d}  loss {log[-1][1]:.5f}  {log[-1][2]:7.0f}s", flush=True)
         if step % a.save_every == 0:
-            save_checkpoint(a.checkpoint, a.weights, unet, text, ema, opt, gen, step, log, args)
-    save_checkpoint(a.checkpoint, a.weights, unet, text, ema, opt, gen, step, log, args)
+            save_checkpoint(a.checkpoint, a.weights, unet, text, ema, opt, gen, step, log, args, dtype)
+    save_checkpoint(a.checkpoint, a.weights, unet, text, ema, opt, gen, step, log, args, dtype)
     print(f"train_proxy: stopped at step {step} after {time.time() - t0:.0f}s", flush=True)
     return {"step": step, "log": log}
