@@ -2,7 +2,7 @@
 PY := .dev/venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint bench bench-shapes32 perf gpu-kit fuzz train-toy train-proxy clean-env
+.PHONY: setup demo test conformance lint bench bench-shapes32 perf gpu-kit fuzz train-toy train-proxy clean-env
 
 setup:
 	@bash .ci/setup_env.sh
@@ -13,6 +13,12 @@ demo: setup
 
 test: setup lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The official DragonDiffusion code (OFFICIAL_DIR, default ../shared/reference/DragonDiffusion, in its own venv)
+# and the pack on the same random weights of SD1.5's architecture, step by step, in every mode; writes
+# bench/results/conformance.md and fails when a stage is over tolerance (docs/conformance.md).
+conformance: setup
+	bash bench/conformance/run.sh
 
 lint: setup
 	$(PY) -m ruff check .

@@ -33,6 +33,7 @@ def sample_ddim_recording(model, x, sigmas, extra_args=None, callback=None, disa
     """KSAMPLER function: deterministic DDIM (eta 0) over ``sigmas``, the same step the guided sampler takes.
 
     Appends x at every step and at the end (sigma space) to ``latents_out``; ``recorder`` records the bank.
+    Returns the VP latent at the last sigma, as ``sampler.sample_guided`` does, so an empty edit gives it back.
     """
     extra_args = {} if extra_args is None else extra_args
     sig = [float(s) for s in sigmas]
@@ -45,7 +46,7 @@ def sample_ddim_recording(model, x, sigmas, extra_args=None, callback=None, disa
         if callback is not None:
             callback({"x": x, "i": i, "sigma": sigmas[i], "sigma_hat": sigmas[i], "denoised": x0})
     latents_out.append(x.clone())
-    return x
+    return x / (1.0 + sig[-1] ** 2) ** 0.5
 
 
 def generate_to_bank(model_patcher, latent: torch.Tensor, noise: torch.Tensor, positive: list, negative: list,

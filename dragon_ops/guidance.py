@@ -133,6 +133,12 @@ def cap_norm(g: torch.Tensor, eps: torch.Tensor, cap: float) -> torch.Tensor:
     return g * torch.clamp(cap * en / gn.clamp_min(1e-12), max=1.0)
 
 
+class NoGraph(RuntimeError):
+    """The truncated forward recorded no autograd graph (it ran under ``torch.no_grad``, as upstream ComfyUI's
+    multi-GPU path runs the UNet): every energy gradient would be zero and the edit would silently come out
+    unguided, so guidance stops instead."""
+
+
 def energy_gradient(features: Callable[[torch.Tensor], list[torch.Tensor]],
                     energy: Callable[[list[torch.Tensor]], tuple[torch.Tensor, torch.Tensor]],
                     z: torch.Tensor, sigma: float, region: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -145,6 +151,8 @@ def energy_gradient(features: Callable[[torch.Tensor], list[torch.Tensor]],
         leaf = z.detach().clone().requires_grad_(True)
         with FreshWeights(leaf):
             cur = features(leaf * (1.0 + sigma * sigma) ** 0.5)
+        if not any(f.requires_grad for f in cur):
+            raise NoGraph("the UNet forward of the guidance recorded no autograd graph")
         e_edit, e_con = energy([f[0] for f in cur])
         grads, backwards = [], 0
         for e, retain in ((e_edit, True), (e_con, False)):

@@ -45,8 +45,9 @@ def sample_ddim_inversion(model, x, sigmas, extra_args=None, callback=None, disa
     """k-diffusion style sampler function for ``comfy.samplers.KSAMPLER``.
 
     ``sigmas`` is the increasing ladder of ``DdimSchedule.inversion_sigmas()``;
-    ``x`` is the clean latent, taken to sit at sigmas[0]. Appends every L[k]
-    (in sigma space) to ``latents_out`` and records the bank with ``recorder``.
+    ``x`` is the clean latent, taken as the official code takes it: the VP latent z at sigmas[0] (alpha_bar(t=0)
+    = 0.99915), so L[0] = x * sqrt(1 + sigmas[0]^2) in sigma space (``sample_guided`` returns z at its last sigma
+    the same way). Appends every L[k] (in sigma space) to ``latents_out`` and records the bank with ``recorder``.
     Returns x at sigmas[-1].
 
     ``refine`` > 0 adds fixed-point iterations x_{j+1} = x_j + (s_{j+1} - s_j) eps(x_{j+1}, s_{j+1}), which make
@@ -56,6 +57,7 @@ def sample_ddim_inversion(model, x, sigmas, extra_args=None, callback=None, disa
     extra_args = {} if extra_args is None else extra_args
     n = len(sigmas) - 1
     sig = [float(s) for s in sigmas]
+    x = x * (1.0 + sig[0] ** 2) ** 0.5
     if latents_out is not None:
         latents_out.append(x.clone())
     for j in range(n):

@@ -29,7 +29,9 @@ from .schedule import DdimSchedule
 from .unet_map import BankLayer
 
 FORMAT = "dragon-memory-bank"
-VERSION = 2  # v2: the fingerprint no longer hashes ComfyUI's unet_config; the header carries a digest
+# v3: the official clean-latent convention (L[0]) and a fingerprint that a cast of the weights to fp16 keeps;
+# v2: the fingerprint no longer hashes ComfyUI's unet_config; the header carries a digest
+VERSION = 3
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "fp8": torch.float8_e4m3fn}
 FP8_MAX = 448.0  # largest finite float8_e4m3fn; LN1(h) is clamped to it before the cast
 

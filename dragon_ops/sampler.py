@@ -73,25 +73,33 @@ class Diverged(FloatingPointError):
 
 @torch.no_grad()
 def sample_guided(model, x, sigmas, extra_args=None, callback=None, disable=None, run: GuidedRun | None = None,
-                  passes_out: list | None = None):
+                  passes_out: list | None = None, noise_at=None, trace: list | None = None):
     """KSAMPLER function. ``sigmas`` is ``schedule.sampling_sigmas(start, stride)``; x starts at sigmas[0].
 
     ``model`` is ComfyUI's wrapper: its ``inner_model`` is the CFGGuider, which holds the BaseModel and the
     processed conds while it samples (``comfy/samplers.py`` ``KSAMPLER.sample`` and ``CFGGuider.outer_sample`` /
-    ``inner_sample``, alike in 0.3.75 and upstream @311c0140). Appends the run's ``Passes`` to ``passes_out``.
+    ``inner_sample``, alike in 0.3.75 and upstream @311c0140). Appends the run's ``Passes`` to ``passes_out``;
+    ``noise_at`` and ``trace`` as in ``guided_loop``.
+
+    Returns the VP latent z = x / sqrt(1 + sigma^2) at the last sigma: at ``sigma_final`` that is the clean latent
+    as the official code takes it (z at alpha_bar(t=0), not x), so an inversion and a reconstruction meet.
     """
     guider = model.inner_model
     x, tally = guided_loop(model, guider.inner_model, guider.conds["positive"], x, sigmas, run,
-                           {} if extra_args is None else extra_args, callback)
+                           {} if extra_args is None else extra_args, callback, noise_at, trace)
     if passes_out is not None:
         passes_out.append(tally)
-    return x
+    return x / (1.0 + float(sigmas[-1]) ** 2) ** 0.5
 
 
 def guided_loop(denoise, base, cond: list, x: torch.Tensor, sigmas, run: GuidedRun, extra_args: dict,
-                callback=None) -> tuple[torch.Tensor, Passes]:
+                callback=None, noise_at=None, trace: list | None = None) -> tuple[torch.Tensor, Passes]:
     """The loop: ``denoise`` is ComfyUI's CFG denoiser, ``base`` its BaseModel and ``cond`` its positive cond,
-    for the cond-only forwards (features, references, re-noise). Returns the last x and the UNet work done."""
+    for the cond-only forwards (features, references, re-noise). Returns the last x and the UNet work done.
+
+    ``noise_at(i)``, when given, is the regional SDE's standard normal draw at step i (VP units, the latent's shape)
+    instead of the run's seeded draws. ``trace``, when a list, gets one dict per step and repeat with what the step
+    computed (input, eps, energies, g, x0, output, noise, re-noise); the conformance harness compares them."""
     tally = Passes()
     model_options = extra_args.get("model_options", {})
     quiet = {PASSES_KEY: tally, STATE_KEY: None}  # estimator and re-noise forwards: counted, no bank attention
@@ -110,10 +118,13 @@ def guided_loop(denoise, base, cond: list, x: torch.Tensor, sigmas, run: GuidedR
                                                run.schedule.sigmas[i])]
                 for bank in run.plan.banks}
 
-    def guide(x_t: torch.Tensor, sigma: float, eps: torch.Tensor, ref: dict) -> torch.Tensor:
-        """The (capped) energy gradient g at x_t, added to eps where x0_hat is formed."""
-        g, backwards = guidance.energy_gradient(lambda x_in: feats(x_in, sigma),
-                                                lambda cur: grad_plan.energy(cur, guidance.autograd_ready(ref)),
+    def guide(x_t: torch.Tensor, sigma: float, eps: torch.Tensor, ref: dict, seen: dict) -> torch.Tensor:
+        """The (capped) energy gradient g at x_t, added to eps where x0_hat is formed; the energies go to seen."""
+        def energy(cur):
+            e = grad_plan.energy(cur, guidance.autograd_ready(ref))
+            seen["energies"] = tuple(v.detach() for v in e)
+            return e
+        g, backwards = guidance.energy_gradient(lambda x_in: feats(x_in, sigma), energy,
                                                 x_t / (1 + sigma * sigma) ** 0.5, sigma, run.plan.edit_region)
         tally.backwards += backwards * int(x_t.shape[0])
         return guidance.cap_norm(g, eps, run.cap)
@@ -128,17 +139,23 @@ def guided_loop(denoise, base, cond: list, x: torch.Tensor, sigmas, run: GuidedR
             denoised = denoise(x, x.new_full((x.shape[0],), sigma), **with_state(extra_args, state,
                                                                                  **{PASSES_KEY: tally}))
             eps = (x - denoised) / sigma
-            g = 0.0
+            g, seen = 0.0, {"i": i, "r": r, "x": x, "eps": eps}
             if run.steps.guided(i):
                 ref = reference(i) if ref is None else ref
-                g = guide(x, sigma, eps, ref)
+                g = guide(x, sigma, eps, ref, seen)
             x0, x_next = ddim.step(x, sigma, sigma_next, eps, g)
             if run.steps.sde(i) and repeats == 1:
                 s = _sde_scale(run, i, sigma, sigma_next, x)
-                x_next = ddim.sde_step(x0, eps, sigma_next, s, torch.randn(x.shape, generator=noise_gen).to(x))
+                draw = noise_at(i) if noise_at is not None else torch.randn(x.shape, generator=noise_gen)
+                x_next = ddim.sde_step(x0, eps, sigma_next, s, draw.to(x))
+                seen["noise"] = draw
+            seen.update(g=g, x0=x0, x_next=x_next)
             if r < repeats - 1:  # time travel: deterministic DDIM re-noise back to sigma_i (no CFG, no bank)
                 eps_back = features.cond_eps(base, cond, x_next, sigma_next, model_options, **quiet)
                 x = ddim.step(x_next, sigma_next, sigma, eps_back)[1]
+                seen["renoise_eps"] = eps_back
+            if trace is not None:
+                trace.append(seen)
         if not torch.isfinite(x_next).all():
             raise Diverged(i, by_model=not bool(torch.isfinite(eps).all()))
         x = x_next

@@ -84,6 +84,8 @@ def fingerprint(unet: torch.nn.Module, patch_summary: str = "") -> str:
 
     Two banks are compatible only if made by models with the same fingerprint. ComfyUI's ``unet_config`` is left
     out on purpose: newer ComfyUI versions add keys to it for the same weights, which must not orphan saved banks.
+    The sampled values are hashed at fp16 precision: ComfyUI 0.3.75 casts an fp32 checkpoint to fp16, upstream's
+    dynamic VRAM keeps lazily loaded weights in their stored fp32, and both must give one fingerprint.
     """
     h = hashlib.sha256(type(unet).__name__.encode())
     h.update(patch_summary.encode())
@@ -93,6 +95,6 @@ def fingerprint(unet: torch.nn.Module, patch_summary: str = "") -> str:
     for name, t in items[:: max(1, len(items) // 16)]:
         if t.device.type == "meta" or not t.dtype.is_floating_point:
             continue
-        sample = t.detach().flatten()[:4096].float().cpu()
+        sample = t.detach().flatten()[:4096].to(torch.float16).cpu()
         h.update(name.encode() + sample.numpy().tobytes())
     return h.hexdigest()[:16]

@@ -10,7 +10,7 @@ import comfy.utils
 import torch
 from comfy_api.latest import io, ui
 
-from ..dragon_ops import geometry, memory_bank, paper, presets, sampler, unet_map
+from ..dragon_ops import geometry, guidance, memory_bank, paper, presets, sampler, unet_map
 from ..dragon_ops.edit import Edit, compose
 from .common import (
     SAMPLING,
@@ -124,6 +124,17 @@ def edit_latent(model, positive, negative, bank, edit: Edit, *, seed, cfg, energ
     """The sampler node's work: validate, compose the edit, sample. Returns the latent, the UNet pass counts and
     the CFG scale used (``cfg`` 0: ``default_cfg``). ``ablation`` switches parts of the method
     off (the benchmark's ablations); the default is the method."""
+    run, cfg = guided_run(model, bank, edit, seed=seed, cfg=cfg, energy_scale=energy_scale, preset=preset,
+                          start_step=start_step, guidance_until=guidance_until, bank_start_step=bank_start_step,
+                          guidance_cap=guidance_cap, mask_grid=mask_grid, ablation=ablation)
+    out, tally = sample_run(patched_clone(model, run.steps.energy), positive, negative, cfg, run)
+    return out, tally.as_dict(), cfg
+
+
+def guided_run(model, bank, edit: Edit, *, seed, cfg, energy_scale, preset, start_step, guidance_until,
+               bank_start_step, guidance_cap, mask_grid="nearest",
+               ablation: sampler.Ablation = sampler.Ablation()) -> tuple[sampler.GuidedRun, float]:
+    """Every input check, then the run's settings and the CFG scale it uses (``edit_latent`` samples them)."""
     unet = _validate(model, bank, edit, cfg=cfg, energy_scale=energy_scale, guidance_cap=guidance_cap, preset=preset,
                      mask_grid=mask_grid, start_step=start_step)
     cfg = cfg if cfg > 0 else default_cfg(bank, edit)
@@ -137,8 +148,7 @@ def edit_latent(model, positive, negative, bank, edit: Edit, *, seed, cfg, energ
                             guidance_cap, seed, bank_attention=ablation.bank_attention)
     if steps.energy:
         _check_guidance_memory(model, unet)
-    out, tally = _sample(patched_clone(model, steps.energy), positive, negative, cfg, run)
-    return out, tally.as_dict(), cfg
+    return run, cfg
 
 
 def default_cfg(bank, edit: Edit) -> float:
@@ -176,13 +186,19 @@ def _check_guidance_memory(model, unet) -> None:
                  "gradient is taken)", "free memory (unload other models), or use an fp16 model.", name="model")
 
 
-def _sample(m, positive, negative, cfg: float, run: sampler.GuidedRun):
-    """Sample ``run`` through ComfyUI's CFGGuider on the patched clone ``m``; returns (latent, Passes)."""
+def sample_run(m, positive, negative, cfg: float, run: sampler.GuidedRun, init: torch.Tensor | None = None,
+            sigmas: torch.Tensor | None = None, **instruments):
+    """Sample ``run`` through ComfyUI's CFGGuider on the patched clone ``m``; returns (latent, Passes).
+
+    ``init`` (LATENT space, at the start step's sigma) replaces the plan's start latent, ``sigmas`` the run's
+    ladder (a prefix of it: fewer steps), and ``instruments`` (``noise_at``, ``trace``) go to
+    ``sampler.guided_loop``: the conformance harness feeds and reads single steps so."""
     guider = comfy.samplers.CFGGuider(m)
     guider.set_conds(positive, negative)
     guider.set_cfg(cfg)
     start = run.steps.start
-    init = run.plan.initial_latent(run.plan.bank.latent_at(start), start, run.seed)
+    if init is None:
+        init = run.plan.initial_latent(run.plan.bank.latent_at(start), start, run.seed)
     pbar = comfy.utils.ProgressBar(len(run.steps.indices))
 
     def progress(i, denoised, x, total):
@@ -190,11 +206,16 @@ def _sample(m, positive, negative, cfg: float, run: sampler.GuidedRun):
         pbar.update_absolute(i + 1, total)
 
     tallies: list = []
-    ksampler = comfy.samplers.KSAMPLER(sampler.sample_guided, extra_options={"run": run, "passes_out": tallies})
+    ksampler = comfy.samplers.KSAMPLER(sampler.sample_guided, extra_options={"run": run, "passes_out": tallies,
+                                                                            **instruments})
     try:
-        sigmas = run.schedule.sampling_sigmas(start, run.steps.stride)
+        sigmas = run.schedule.sampling_sigmas(start, run.steps.stride) if sigmas is None else sigmas
         out = guider.sample(torch.zeros_like(init), init, ksampler, sigmas, callback=progress, disable_pbar=True,
                             seed=run.seed)
+    except guidance.NoGraph as e:
+        raise InputError("model: its UNet ran without autograd in the guidance forward (as ComfyUI's multi-GPU "
+                         "sampling does), so the edit would come out unguided; run the edit on one device, or "
+                         "remove the patch or wrapper that turns gradients off.") from e
     except sampler.Diverged as e:
         if e.by_model:
             raise InputError(f"model: its prediction became NaN/Inf at step {e.step}; the MODEL overflows on this "

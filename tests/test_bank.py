@@ -139,5 +139,20 @@ def test_bank_of_the_previous_format_asks_to_re_invert(tmp_path, bank):
     tensors = safetensors.torch.load_file(path)
     head = {**bank.header(), "version": 1}
     safetensors.torch.save_file(tensors, path, metadata={"dragon": json.dumps(head)})
-    with pytest.raises(memory_bank.BankError, match="format v1, this pack reads v2; re-run DDIMInvertToMemoryBank"):
+    with pytest.raises(memory_bank.BankError, match="format v1, this pack reads v3; re-run DDIMInvertToMemoryBank"):
         memory_bank.load(path)
+
+
+def test_fingerprint_is_one_for_fp32_and_fp16_weights_of_a_checkpoint_and_another_for_another(tiny_sd15):
+    """Issue 33 (3): ComfyUI 0.3.75 casts an fp32 checkpoint to fp16; upstream's dynamic VRAM keeps the stored fp32
+    (SIMULATED here by holding one checkpoint's UNet both ways). A bank must match either; another model's not."""
+    import copy
+
+    unet = tiny_sd15.model.diffusion_model
+    fp32 = copy.deepcopy(unet).float()
+    fp16 = copy.deepcopy(unet).half()
+    assert next(fp32.parameters()).dtype == torch.float32 and next(fp16.parameters()).dtype == torch.float16
+    assert unet_map.fingerprint(fp32) == unet_map.fingerprint(fp16)
+    other = tiny_unet_model("sd15", seed=7).model.diffusion_model
+    assert unet_map.fingerprint(copy.deepcopy(other).float()) != unet_map.fingerprint(fp32)
+    assert unet_map.fingerprint(copy.deepcopy(other).half()) != unet_map.fingerprint(fp16)

@@ -110,9 +110,32 @@ def test_refine_0_inversion_is_the_official_next_step():
 
     latents = []
     inversion.sample_ddim_inversion(denoiser, Z * 1.0, sigmas, latents_out=latents, refine=0)
-    z = Z * math.sqrt(alphas[0])  # L[0] in VP space
+    z = Z  # L[0] in VP space: the clean latent itself, as the official code takes it (see the next test)
     for j, t in enumerate(ts):
         eps = fake_eps(z, t)
         x0 = (z - math.sqrt(1 - alphas[j]) * eps) / math.sqrt(alphas[j])
         z = math.sqrt(alphas[j + 1]) * x0 + math.sqrt(1 - alphas[j + 1]) * eps
         assert torch.allclose(latents[j + 1] * math.sqrt(alphas[j + 1]), z, rtol=1e-9, atol=1e-12), j
+
+
+def test_the_clean_latent_is_z_at_alpha_bar_final_on_both_ends():
+    """The official code takes the VAE latent as z at alpha_bar(t=0) = 0.99915 and decodes the last z as it is.
+    The pack once took it as x at sigma_final, i.e. z = sqrt(0.99915) x: 4.25e-4 apart, 1.25e-2 after ten guided
+    steps (conformance: docs/conformance.md). Pinned on both ends: the inversion's L[0] and a DDIM run's result."""
+    from dragon_drag_edit.dragon_ops import generation
+
+    s_final = sigma_of(sd15_alpha_bar(-1))
+    sigmas = torch.tensor([s_final, sigma_of(sd15_alpha_bar(1))], dtype=torch.float64)
+    latents = []
+    inversion.sample_ddim_inversion(lambda x, sigma, **_: x, Z * 1.0, sigmas, latents_out=latents)
+    assert torch.allclose(latents[0] / math.sqrt(1 + s_final ** 2), Z, rtol=1e-12)  # L[0] in VP space = input
+    assert not torch.allclose(latents[0], Z, rtol=1e-5)  # the old convention (x = input) is 4.25e-4 away
+    ladder = torch.tensor([sigma_of(sd15_alpha_bar(21)), s_final], dtype=torch.float64)
+    out = generation.sample_ddim_recording(lambda x, sigma, **_: 0.5 * x, Z * 1.0, ladder,
+                                           recorder=_NullRecorder(), latents_out=[])
+    x_final = 0.5 * Z + s_final * (Z - 0.5 * Z) / float(ladder[0])  # x0 + sigma_final eps, eps = (x - den) / sigma
+    assert torch.allclose(out, x_final / math.sqrt(1 + s_final ** 2), rtol=1e-12)  # returned as z, not x
+
+
+class _NullRecorder:
+    step = -1

@@ -37,6 +37,16 @@ function historyState(page) {
     return { undo: tracker?.undoQueue?.length, redo: tracker?.redoQueue?.length, restoring: tracker?._restoringState,
       changeCount: tracker?.changeCount, selectOnly: window.app.canvas?.selectOnly, focus: document.activeElement?.tagName,
       inEditor: !!document.activeElement?.closest(".dragon-points-editor"),
+      // the focused element and four ancestors (tag#id.class[role][aria-label][placeholder]), to name a stray focus
+      focusPath: (() => {
+        const parts = [];
+        for (let e = document.activeElement, k = 0; e && e !== document.body && k < 5; e = e.parentElement, k++) {
+          const attr = (n) => (e.getAttribute(n) ? `[${n}=${e.getAttribute(n).slice(0, 40)}]` : "");
+          parts.push(`${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ""}${[...e.classList].slice(0, 3).map((c) => `.${c}`).join("")}`
+            + attr("role") + attr("aria-label") + attr("placeholder") + attr("type"));
+        }
+        return parts.join(" < ");
+      })(),
       dialogs: [...document.querySelectorAll("[role=dialog]")].filter((d) => d.offsetParent).map((d) => d.textContent.slice(0, 80)),
       editors: editors.map((n) => ({ id: n.id, old: !!n.ddBeforeRestore, image: !!n.dragonPointsEditor?.editor.image })) };
   });
