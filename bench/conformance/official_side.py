@@ -138,8 +138,9 @@ class Prompts:
 
 
 def build_pipe(sd: dict, width: str) -> Sampler:
-    """The official Sampler without from_pretrained: both UNets load the same weights; DragonPipeline.load_adapter's
-    processors (bank-aware self-attention, IP cross-attention that stays text-only with zero image tokens)."""
+    """The official Sampler built here, nothing downloaded: both UNets load the same weights, with the processors of
+    DragonPipeline.load_adapter (bank-aware self-attention, IP cross-attention that stays text-only with zero image
+    tokens)."""
     config = {**COMMON, **CONFIGS[width]}
     with Uninitialised():
         unet, est = DragonUNet2DConditionModel(**config), MyUNet2DConditionModel(**config)
