@@ -58,12 +58,10 @@ LANDMARKS = ((36, 40, 40, 36), (88, 40, 84, 44), (64, 64, 64, 70), (48, 92, 44, 
 @dataclasses.dataclass(frozen=True)
 class Deviation:
     """A difference the pack keeps on purpose. ``excuses``: stages it may make differ (the table still shows
-    them); ``converted``: stages where the harness converts the official value (or input) to the pack's rule and
-    reports the unconverted error beside it."""
+    them). The harness converts the others (pack_side.py) and reports their unconverted error."""
 
     what: str
     excuses: tuple[str, ...] = ()
-    converted: tuple[str, ...] = ()
 
 
 DEVIATIONS = {
@@ -76,10 +74,10 @@ DEVIATIONS = {
                             "already-copied cells)", excuses=("start",)),
     "drag reference": Deviation("drag's step-0 reference features read the inverted x_T (official: the in-place "
                                 "patch copy also writes into the inversion list's last latent, which step 0 reads "
-                                "as its reference)", converted=("g",)),
+                                "as its reference)"),
     "landmark D direction": Deviation("landmarks under the DragonDiffusion preset (alg D) take plain DDIM steps "
                                       "(official: at steps 11-19 its landmark eta of 0.2 shrinks the DDIM direction "
-                                      "by the SDE variance although alg D adds no noise)", converted=("z_next",)),
+                                      "by the SDE variance although alg D adds no noise)"),
 }
 
 
@@ -122,9 +120,7 @@ def rect_mask(case: Case, rect: tuple[int, int, int, int] | None = None) -> np.n
     return m
 
 
-def reference_rect(case: Case) -> tuple[int, int, int, int]:
-    """The appearance mode's object on the reference image (another place and shape than on the base)."""
-    return (48, 16, 112, 64)
+REFERENCE_RECT = (48, 16, 112, 64)  # appearance: the object on the reference image (another place and shape)
 
 
 def key(*parts) -> str:

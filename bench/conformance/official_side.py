@@ -197,7 +197,9 @@ class Recorder:
                 self.put("renoise_in", sample[:, :, 0])
                 self.put("renoise_eps", out["sample"][:, :, 0])
                 return out
-            if it > max(case.steps):
+            if it > max(case.steps):  # the last compared step's output is this call's input: keep it, then stop
+                self.i, self.r = it, 0
+                self.put("z_in", sample[:1, :, 0])
                 raise Stop
             self.r = self.calls.get(it, 0)
             self.calls[it] = self.r + 1
@@ -324,7 +326,7 @@ def _call_demo(me, case: C.Case) -> None:
         _LANDMARKS[:] = [[[hx, hy] for hx, hy, _, _ in case.points], [[tx, ty] for _, _, tx, ty in case.points]]
         DragonModels.run_drag_face(me, img, img.copy(), **a["w"], **common)
     elif case.mode == "appearance":
-        DragonModels.run_appearance(me, img, mask, img.copy(), C.rect_mask(case, C.reference_rect(case)), "prompt",
+        DragonModels.run_appearance(me, img, mask, img.copy(), C.rect_mask(case, C.REFERENCE_RECT), "prompt",
                                     "prompt_ref", **a["w"], **common)
     elif case.mode == "paste":
         DragonModels.run_paste(me, img, mask, img.copy(), "prompt", "prompt_ref", dx=case.dx, dy=case.dy,

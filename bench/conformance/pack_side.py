@@ -124,6 +124,14 @@ def official_eps(d: dict, i: int, r: int, cfg: float) -> torch.Tensor:
     return u + cfg * (c - u)  # the official CFG, in eps space
 
 
+SDE_STEPS = range(11, 20)  # where the official D+ draws its regional SDE noise (10 < i < 20)
+
+
+def noise(d: dict, i: int) -> torch.Tensor:
+    """The official draw of step i; zeros where it drew none (that step's ``sde`` then fails)."""
+    return d.get(C.key("noise", i), torch.zeros_like(d[C.key("noise", SDE_STEPS[0])]))
+
+
 def official_next(d: dict, i: int, r: int) -> torch.Tensor | None:
     """The official latent after step i's repeat r: the re-noise input, the next step's input, or the result."""
     for k in (C.key("renoise_in", i, r), C.key("z_in", i + 1, 0)):
@@ -154,7 +162,7 @@ def step_rows(case: C.Case, model: Model, run_for, d: dict, cfg: float) -> list[
         init = d[C.key("z_in", i, 0)].double() * (1 + sigma ** 2) ** 0.5 / SCALE
         trace: list = []
         sample_run(patched_clone(model.patcher, True), [[d["cond"], {}]], [[d["uncond"], {}]], cfg, run,
-                   init=init.float(), sigmas=sigmas, trace=trace, noise_at=lambda k: d[C.key("noise", k)])
+                   init=init.float(), sigmas=sigmas, trace=trace, noise_at=lambda k: noise(d, k))
         official_repeats = sum(C.key("z_in", i, r) in d for r in range(len(trace) + 1))
         rows.append({"i": i, "r": -1, "repeats": 0.0 if official_repeats == len(trace) else float("inf")})
         for rec in trace:
@@ -164,21 +172,21 @@ def step_rows(case: C.Case, model: Model, run_for, d: dict, cfg: float) -> list[
             a_t = ac[int(d[C.key("t", i)])]
             z_o = d[C.key("z_in", i, r)]
             x0_o = (z_o - (1 - a_t) ** 0.5 * (eps_o + (0 if g_o is None else g_o))) / a_t ** 0.5
-            row = {"i": i, "r": r, "unet_in": rel(vp(rec["x"], sigma), z_o), "x0": rel(rec["x0"], x0_o),
-                   "eps": rel(rec["eps"], eps_o)}
+            row = {"i": i, "r": r, "x0": rel(rec["x0"], x0_o), "eps": rel(rec["eps"], eps_o)}
             nxt = official_next(d, i, r)
             if nxt is not None and "landmark D direction" in case.deviations and 10 < i < 20:
                 row["z_next (unconverted)"] = rel(vp(rec["x_next"], sigma_next), nxt)
                 nxt = nxt.double() - landmark_direction(d, i, eps_o)
-            if nxt is not None:
-                row["z_next"] = rel(vp(rec["x_next"], sigma_next), nxt)
-                if "noise" in rec:
-                    row["sde"] = row["z_next"]
+            row["z_next"] = rel(vp(rec["x_next"], sigma_next), nxt) if nxt is not None else float("inf")
+            if "noise" in rec:  # the SDE steps' z_next; noise on a step where the official code adds none fails
+                row["sde"] = row["z_next"] if C.key("noise", i) in d and i in SDE_STEPS else float("inf")
             if "renoise_eps" in rec:
                 row["renoise"] = rel(rec["renoise_eps"], d[C.key("renoise_eps", i, r)])
-            if g_o is not None or "energies" in rec:
-                row["g"] = rel(rec["g"], g_o) if g_o is not None and "energies" in rec else float("inf")
+            if g_o is not None and "energies" in rec:
+                row["g"] = rel(rec["g"], g_o)
                 row.update(terms.energy_errors(case, rec, d[C.key("E", i, r)], run.plan))
+            elif g_o is not None or "energies" in rec:  # guided on one side only
+                row["g"] = float("inf")
             rows.append(row)
     return rows
 
@@ -227,7 +235,7 @@ def run_case(case: C.Case, model: Model, official_out: str) -> dict:
     if "final" in d:  # stage 4: the whole edit, free-running from the official start latent (reported only)
         init = d["start"].double() * (1 + s0 ** 2) ** 0.5 / SCALE
         out, _ = sample_run(patched_clone(model.patcher, True), [[d["cond"], {}]], [[d["uncond"], {}]], cfg,
-                            runs(0), init=init.float(), noise_at=lambda k: d[C.key("noise", k)])
+                            runs(0), init=init.float(), noise_at=lambda k: noise(d, k))
         result["free_run"] = rel(out * SCALE, d["final"])
     result.update(case=case.name, width=case.width, deviations=case.deviations, seconds=time.time() - t0, official=meta)
     return result

@@ -17,10 +17,12 @@ bash .ci/setup_official.sh
 OUT="$ROOT/.dev/conformance"
 rm -rf "$OUT"
 mkdir -p "$OUT"
+trap 'rm -f "$OUT/unet_full.safetensors"' EXIT  # 3.4 GB of random weights, made again by every run
+RESULTS=()
+[ $# -eq 0 ] && RESULTS=(--out bench/results/conformance.md)  # the results file holds whole runs only
 t0=$(date +%s)
 .dev/venv-official/bin/python bench/conformance/official_side.py "$OUT" "$@"
 t1=$(date +%s)
-.dev/venv/bin/python bench/conformance/pack_side.py "$OUT" --out bench/results/conformance.md "$@"
+.dev/venv/bin/python bench/conformance/pack_side.py "$OUT" "${RESULTS[@]}" "$@"
 t2=$(date +%s)
 echo "conformance: official side $((t1 - t0))s, pack side $((t2 - t1))s"
-rm -f "$OUT/unet_full.safetensors"  # 3.4 GB of random weights, made again by every run

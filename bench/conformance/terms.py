@@ -53,7 +53,7 @@ def _node_edit(case: C.Case, banks: list) -> Edit:
                                              image=torch.zeros(1, case.image, case.image, 3)).args[0]
     if case.mode == "appearance":
         return DragonEnergyAppearance.execute(bank=banks[0], mask=_mask(case), reference_bank=banks[1],
-                                              reference_mask=_mask(case, C.reference_rect(case)), **w).args[0]
+                                              reference_mask=_mask(case, C.REFERENCE_RECT), **w).args[0]
     if case.mode == "paste":
         return DragonEnergyPaste.execute(bank=banks[0], reference_bank=banks[1], reference_mask=_mask(case),
                                          dx=case.dx, dy=case.dy, scale=case.scale, **w).args[0]
@@ -124,7 +124,7 @@ def energy_errors(case: C.Case, rec: dict, official: torch.Tensor, plan) -> dict
     pack's (divided by its strength, lambda x c_mode)."""
     strength = plan.edit.terms[0].strength
     pack = {"E_edit": float(rec["energies"][0]) / strength, "E_content": float(rec["energies"][1]) / strength}
-    out = {}
-    for name, value in zip(ENERGY_ORDER[case.mode], official.tolist()):
-        out[name] = abs(pack[name] - value) / max(abs(value), 1e-30)
-    return out
+    names = ENERGY_ORDER[case.mode]
+    if len(official) != len(names):  # an energy on one side only
+        return {name: float("inf") for name in names}
+    return {name: abs(pack[name] - value) / max(abs(value), 1e-30) for name, value in zip(names, official.tolist())}
